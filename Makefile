@@ -1,0 +1,50 @@
+# The two commands a new user needs (see README.md):
+#   make lab    set up .venv if needed and open the workbook in JupyterLab
+#   make test   set up .venv if needed and run every test
+# Set-up is idempotent: a second run only checks a stamp file.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.sse-kit-installed
+# JupyterLab refuses to run as root unless told; add the flag only when we are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: lab test venv notebooks unit notebook-tests benchmark screenshots clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) tools/link_project.py
+	@touch $(STAMP)
+
+lab: venv
+	@echo "Opening the workbook: JupyterLab prints the URL to open (with its token) below."
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser $(ROOT_FLAG)
+
+# Every test: unit and integration tests, browser tests, the exercise/solution checks,
+# and strict nbval over the shipped notebooks.
+test: venv
+	$(PY) -m pytest tests notebooks --nbval $(NBVAL)
+
+unit: venv
+	$(PY) -m pytest tests
+
+notebook-tests: venv
+	$(PY) -m pytest notebooks --nbval $(NBVAL)
+
+# Re-execute every notebook in place so its stored outputs stay true.
+notebooks: venv
+	$(PY) tools/execute_notebooks.py notebooks/*.ipynb
+
+benchmark: venv
+	$(PY) -m benchmarks $(ARGS)
+
+screenshots: venv
+	$(PY) tools/screenshots.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

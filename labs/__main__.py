@@ -1,0 +1,145 @@
+"""The kit's command line: ``python -m labs COMMAND``.
+
+    list                      every lab, one line each
+    run NAME [options]        serve a lab (Ctrl-C stops it and everything it started)
+    decode [--url URL]        show what a browser's EventSource would dispatch
+    send-webhook [options]    sign and send a webhook delivery (see labs.webhook_sender)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from labs.registry import LABS, get_lab
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    width = max(map(len, LABS))
+    for lab in LABS.values():
+        print(f"{lab.name:<{width}}  {lab.summary}  [notebook {lab.notebook}]")
+    return 0
+
+
+def _parse_config(pairs: list[str], config_json: str | None) -> dict:
+    config = json.loads(config_json) if config_json else {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--config takes KEY=VALUE, got {pair!r}")
+        try:
+            config[key] = json.loads(value)  # numbers, true/false, lists...
+        except json.JSONDecodeError:
+            config[key] = value  # anything else is a plain string
+    return config
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from labs.serve import serve
+
+    lab = get_lab(args.name)
+    config = _parse_config(args.config, args.config_json)
+    announce = None
+    if args.classroom:
+        from labs.classroom import prepare_classroom  # noqa: WPS433 (only when asked)
+
+        announce = prepare_classroom(config)
+    host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
+
+    def on_ready(url: str, final_config: dict) -> None:
+        if not args.exit_with_parent:
+            print(f"{lab.name}: serving on {url}  (Ctrl-C to stop)", flush=True)
+            if "REDIS_URL" in final_config:
+                print(f"{lab.name}: using Redis at {final_config['REDIS_URL']}", flush=True)
+        if announce is not None:
+            announce(url)
+
+    serve(lab, host=host, port=args.port, workers=args.workers, config=config,
+          exit_with_parent=args.exit_with_parent, use_redis=args.redis, on_ready=on_ready)
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from labs.sse import EventStreamDecoder
+
+    decoder = EventStreamDecoder()
+
+    def emit(events) -> None:
+        for event in events:
+            print(json.dumps(event.as_dict(), ensure_ascii=False), flush=True)
+
+    if args.url:
+        import requests
+
+        headers = {"Accept": "text/event-stream"}
+        if args.last_event_id is not None:
+            headers["Last-Event-ID"] = args.last_event_id
+        try:
+            with requests.get(args.url, headers=headers, stream=True, timeout=(5, args.timeout)) as response:
+                for chunk in response.iter_content(chunk_size=None):
+                    emit(decoder.feed(chunk))
+        except requests.exceptions.ConnectionError as exc:
+            if "timed out" not in str(exc):
+                print(f"decode: {exc}", file=sys.stderr)
+                return 1
+        except KeyboardInterrupt:
+            pass
+    else:
+        stream = sys.stdin.buffer
+        while True:
+            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+            if not chunk:
+                break
+            emit(decoder.feed(chunk))
+    decoder.close()
+    return 0
+
+
+def cmd_send_webhook(argv: list[str]) -> int:
+    from labs.webhook_sender import main
+
+    return main(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m labs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", help="name every lab").set_defaults(func=cmd_list)
+
+    run = commands.add_parser("run", help="serve one lab")
+    run.add_argument("name", help="a lab's name (see `python -m labs list`)")
+    run.add_argument("--host", default=None, help="address to bind (default 127.0.0.1: this machine only)")
+    run.add_argument("--port", type=int, default=5000, help="port (default 5000; 0 picks a free one)")
+    run.add_argument("--workers", type=int, default=None,
+                     help="serve with gunicorn and N gevent worker processes (default: the development server)")
+    run.add_argument("--redis", action="store_true", help="start (or use REDIS_URL) Redis even if the lab can do without")
+    run.add_argument("--classroom", action="store_true",
+                     help="bind every interface, print the URLs and a QR code, and require a publish token")
+    run.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a setting for the lab")
+    run.add_argument("--config-json", default=None, help=argparse.SUPPRESS)
+    run.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
+    run.set_defaults(func=cmd_run)
+
+    decode = commands.add_parser("decode", help="print what EventSource would dispatch, one JSON object a line")
+    decode.add_argument("--url", default=None, help="read a live stream instead of standard input")
+    decode.add_argument("--last-event-id", default=None, help="send this Last-Event-ID header")
+    decode.add_argument("--timeout", type=float, default=None, help="stop after this many quiet seconds")
+    decode.set_defaults(func=cmd_decode)
+
+    commands.add_parser("send-webhook", help="sign and send a webhook delivery", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["send-webhook"]:
+        return cmd_send_webhook(argv[1:])
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""Client helpers for notebooks, tests and benchmarks: read a live event stream in the
+background while the cell (or test) goes on, and post JSON.
+
+::
+
+    stream = EventStream(lab.url + "/stream")      # connects in a background thread
+    lab.publish("hello")
+    stream.wait_for(1)                              # -> [Event(type='notify', ...)]
+    stream.close()
+
+Everything is decoded by :mod:`labs.sse`, the kit's one decoder, so what ``events``
+holds is what a browser's EventSource would dispatch.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import requests
+
+from labs.sse import Event, EventStreamDecoder
+
+
+def post_json(url: str, payload: Any, **kwargs) -> requests.Response:
+    kwargs.setdefault("timeout", 10)
+    return requests.post(url, json=payload, **kwargs)
+
+
+class EventStream:
+    """One stream reader running in a daemon thread.
+
+    ``events`` (decoded, in order), ``raw`` (the bytes as they arrived) and ``status``
+    / ``headers`` of the response are filled in as the stream goes on.
+    """
+
+    def __init__(self, url: str, *, last_event_id: str | None = None, headers: dict | None = None,
+                 connect_timeout: float = 10.0, wait_connected: bool = True) -> None:
+        # wait_connected=False: return at once.  Needed for servers that send no
+        # headers until their first event (flask-sse does this).
+        self.url = url
+        self.events: list[Event] = []
+        self.raw = bytearray()
+        self.status: int | None = None
+        self.headers: dict[str, str] = {}
+        self.error: BaseException | None = None
+        self.decoder = EventStreamDecoder()
+        self._changed = threading.Condition()
+        self._connected = threading.Event()
+        self._closing = False
+        self._response: requests.Response | None = None
+        self._request_headers = {"Accept": "text/event-stream", **(headers or {})}
+        if last_event_id is not None:
+            self._request_headers["Last-Event-ID"] = str(last_event_id)
+        self.ended = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"EventStream {url}")
+        self._thread.start()
+        if wait_connected and not self._connected.wait(connect_timeout):
+            self.close()
+            raise TimeoutError(f"no response headers from {url} within {connect_timeout} s")
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            with requests.get(self.url, headers=self._request_headers, stream=True, timeout=(5, None)) as response:
+                self._response = response
+                self.status = response.status_code
+                self.headers = dict(response.headers)
+                self._connected.set()
+                for chunk in response.iter_content(chunk_size=None):
+                    with self._changed:
+                        self.raw += chunk
+                        self.events.extend(self.decoder.feed(chunk))
+                        self._changed.notify_all()
+        except BaseException as exc:  # a closed socket ends up here too
+            if not self._closing:
+                self.error = exc
+        finally:
+            self._connected.set()
+            self.ended.set()
+            with self._changed:
+                self._changed.notify_all()
+
+    def wait_for(self, count: int = 1, timeout: float = 5.0, type: str | None = None) -> list[Event]:
+        """Wait until ``count`` events (of ``type``, if given) have arrived; return them.
+
+        Raises TimeoutError with what did arrive, so a failing cell says why.
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                matching = [e for e in self.events if type is None or e.type == type]
+                if len(matching) >= count:
+                    return matching[:count]
+                left = deadline - time.monotonic()
+                if left <= 0 or self.ended.is_set():
+                    raise TimeoutError(
+                        f"expected {count} event(s){f' of type {type!r}' if type else ''} from {self.url}, "
+                        f"got {len(matching)}: {matching!r}")
+                self._changed.wait(left)
+
+    def wait_for_raw(self, needle: bytes, timeout: float = 5.0) -> bytes:
+        """Wait until ``needle`` appears in the raw bytes (e.g. a keep-alive comment)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while needle not in self.raw:
+                left = deadline - time.monotonic()
+                if left <= 0 or self.ended.is_set():
+                    raise TimeoutError(f"{needle!r} did not arrive from {self.url}; got {bytes(self.raw)[-300:]!r}")
+                self._changed.wait(left)
+            return bytes(self.raw)
+
+    @property
+    def messages(self) -> list[Any]:
+        """The JSON ``message`` of every ``notify`` event so far."""
+        return [e.json().get("message") for e in list(self.events) if e.type == "notify"]
+
+    def close(self) -> None:
+        """Hang up, as a browser tab does when it closes."""
+        self._closing = True
+        response = self._response
+        if response is not None:
+            sock = _socket_of(response)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            response.close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> "EventStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<EventStream {self.url} events={len(self.events)}>"
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    """The TCP socket under a streaming response, so another thread can end a blocked read."""
+    try:
+        return response.raw._fp.fp.raw._sock  # http.client response -> socket.SocketIO -> socket
+    except AttributeError:
+        return None

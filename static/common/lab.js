@@ -1,0 +1,92 @@
+// The frame every lab page shares.  Untrusted text is only ever inserted with
+// textContent, never innerHTML, so a message containing markup shows as text.
+"use strict";
+
+const Lab = (() => {
+  const body = document.body;
+  const name = body.dataset.lab || "lab";
+  const notebook = body.dataset.notebook || "";
+  const WIRE_LINES = 300;  // keep the panel (and the page's memory) bounded
+
+  function el(tag, text, className) {
+    const node = document.createElement(tag);
+    if (text !== undefined) node.textContent = text;
+    if (className) node.className = className;
+    return node;
+  }
+
+  function buildFrame() {
+    const header = el("header", undefined, "lab-header");
+    header.append(el("h1", name), el("span", notebook ? `notebook ${notebook}` : "", "notebook"));
+    const state = el("span", "connecting…", "state");
+    state.id = "lab-state";
+    const clients = el("span", "", "clients");
+    clients.id = "lab-clients";
+    header.append(state, clients);
+    body.prepend(header);
+    const wire = el("section", undefined, "wire");
+    wire.append(el("h2", "On the wire"));
+    const pre = el("pre");
+    pre.id = "wire";
+    wire.append(pre);
+    body.append(wire);
+  }
+
+  function setState(text, ok) {
+    const node = document.getElementById("lab-state");
+    node.textContent = text;
+    node.className = "state " + (ok === true ? "ok" : ok === false ? "bad" : "");
+  }
+
+  // direction: "in" (server to page), "out" (page to server) or "note".
+  function wire(direction, text) {
+    const pre = document.getElementById("wire");
+    const arrow = direction === "in" ? "⇐ " : direction === "out" ? "⇒ " : "· ";
+    const line = el("div", arrow + text, direction);
+    pre.append(line);
+    while (pre.childNodes.length > WIRE_LINES) pre.firstChild.remove();
+    pre.scrollTop = pre.scrollHeight;
+  }
+
+  function addItem(list, text, className) {
+    const item = el("li", text, className);
+    list.prepend(item);
+    return item;
+  }
+
+  // Classroom mode: the instructor's publish token, kept for this tab only.
+  function token() { return sessionStorage.getItem("labs-token") || ""; }
+  function setToken(value) { sessionStorage.setItem("labs-token", value); }
+
+  async function postJSON(url, payload) {
+    const text = JSON.stringify(payload);
+    const headers = { "Content-Type": "application/json" };
+    if (token()) headers["Authorization"] = "Bearer " + token();
+    wire("out", `POST ${url} ${text}`);
+    const response = await fetch(url, { method: "POST", headers, body: text });
+    const answer = await response.text();
+    wire("in", `${response.status} ${answer.trim()}`);
+    let data = null;
+    try { data = JSON.parse(answer); } catch (e) { data = { error: answer }; }
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  // Show how many clients the lab has, from its GET /stats, if it has one.
+  function watchClients(intervalMs = 2000) {
+    const node = document.getElementById("lab-clients");
+    async function tick() {
+      try {
+        const response = await fetch("stats");
+        if (response.ok) {
+          const stats = await response.json();
+          if (typeof stats.clients === "number") node.textContent = `${stats.clients} connected`;
+        }
+      } catch (e) { /* the lab may be restarting */ }
+    }
+    tick();
+    return setInterval(tick, intervalMs);
+  }
+
+  buildFrame();
+  return { el, setState, wire, addItem, postJSON, token, setToken, watchClients, name, notebook };
+})();

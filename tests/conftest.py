@@ -1,0 +1,103 @@
+"""Fixtures shared by every test: lab servers, a real Redis, and headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from labs.launcher import LabServer
+from labs.redis_server import RedisServer
+
+# In CI a missing browser is a failure, not a skip (.ci/run sets this).
+REQUIRE_BROWSER = os.environ.get("SSE_KIT_REQUIRE_BROWSER", "") == "1"
+
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def find_chromium() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real Redis: REDIS_URL if it answers, else a private server the kit starts."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def private_redis():
+    """A Redis of this test's own, which it may stop and restart."""
+    with RedisServer(private=True) as server:
+        yield server
+
+
+@pytest.fixture
+def lab_server():
+    """``lab_server("name", **options)`` starts a lab; every one is stopped after the test."""
+    started: list[LabServer] = []
+
+    def start(name: str, **kwargs) -> LabServer:
+        lab = LabServer(name, **kwargs).start()
+        started.append(lab)
+        return lab
+
+    yield start
+    for lab in started:
+        lab.stop()
+
+
+@pytest.fixture(scope="session")
+def _playwright():
+    executable = find_chromium()
+    if executable is None:
+        message = "no Chromium found (install Debian's 'chromium' or set CHROMIUM=/path/to/chromium)"
+        if REQUIRE_BROWSER:
+            pytest.fail(message + "; SSE_KIT_REQUIRE_BROWSER=1 makes this a failure")
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright, executable
+
+
+@pytest.fixture(scope="session")
+def browser(_playwright):
+    """Headless Chromium from the system (never a downloaded browser)."""
+    playwright, executable = _playwright
+    chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh browser tab (its own context: no shared storage between tests)."""
+    context = browser.new_context()
+    tab = context.new_page()
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """``new_page()`` opens another independent tab; all are closed after the test."""
+    contexts = []
+
+    def open_page(**context_options):
+        context = browser.new_context(**context_options)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()
