@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from labs.registry import LABS, get_lab
+from labs.registry import LABS, UnknownLab, get_lab
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -61,37 +61,56 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    """Print what EventSource would dispatch for a stream: one JSON object a line."""
     from labs.sse import EventStreamDecoder
 
     decoder = EventStreamDecoder()
+    out = sys.stdout.buffer  # UTF-8 whatever the locale says: data may hold any character
 
     def emit(events) -> None:
         for event in events:
-            print(json.dumps(event.as_dict(), ensure_ascii=False), flush=True)
+            out.write(json.dumps(event.as_dict(), ensure_ascii=False).encode("utf-8") + b"\n")
+            out.flush()
 
     if args.url:
-        import requests
+        return _decode_url(args, decoder, emit)
+    stream = sys.stdin.buffer
+    while True:
+        chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
+        if not chunk:
+            break
+        emit(decoder.feed(chunk))
+    decoder.close()  # an event still missing its blank line is never dispatched
+    return 0
 
-        headers = {"Accept": "text/event-stream"}
-        if args.last_event_id is not None:
-            headers["Last-Event-ID"] = args.last_event_id
-        try:
-            with requests.get(args.url, headers=headers, stream=True, timeout=(5, args.timeout)) as response:
-                for chunk in response.iter_content(chunk_size=None):
-                    emit(decoder.feed(chunk))
-        except requests.exceptions.ConnectionError as exc:
-            if "timed out" not in str(exc):
-                print(f"decode: {exc}", file=sys.stderr)
+
+def _decode_url(args: argparse.Namespace, decoder, emit) -> int:
+    import requests
+
+    headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+    if args.last_event_id is not None:
+        headers["Last-Event-ID"] = args.last_event_id
+    try:
+        with requests.get(args.url, headers=headers, stream=True, timeout=(5, args.timeout)) as response:
+            # EventSource only reads a 200 answer whose type is text/event-stream; for
+            # anything else it dispatches no message at all, so neither do we.
+            mime = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if response.status_code != 200 or mime != "text/event-stream":
+                print(f"decode: {args.url} answered {response.status_code} {mime or '(no content type)'}; "
+                      "EventSource would fail the connection (it needs 200 and text/event-stream)",
+                      file=sys.stderr)
                 return 1
-        except KeyboardInterrupt:
-            pass
-    else:
-        stream = sys.stdin.buffer
-        while True:
-            chunk = stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536)
-            if not chunk:
-                break
-            emit(decoder.feed(chunk))
+            for chunk in response.iter_content(chunk_size=None):
+                emit(decoder.feed(chunk))
+    except requests.exceptions.ConnectionError as exc:
+        if "timed out" not in str(exc):  # --timeout: a quiet stream ends the command normally
+            print(f"decode: {exc}", file=sys.stderr)
+            return 1
+    except requests.exceptions.RequestException as exc:
+        print(f"decode: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
     decoder.close()
     return 0
 
@@ -138,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["send-webhook"]:
         return cmd_send_webhook(argv[1:])
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UnknownLab as exc:
+        raise SystemExit(str(exc)) from None
 
 
 if __name__ == "__main__":

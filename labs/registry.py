@@ -54,9 +54,14 @@ LABS: dict[str, Lab] = {
 }
 
 
+class UnknownLab(LookupError):
+    def __str__(self) -> str:
+        return self.args[0]
+
+
 def get_lab(name: str) -> Lab:
     try:
         return LABS[name]
     except KeyError:
         known = ", ".join(LABS)
-        raise SystemExit(f"no lab named {name!r}; the labs are: {known}") from None
+        raise UnknownLab(f"no lab named {name!r}; the labs are: {known}") from None

@@ -1,0 +1,262 @@
+"""The launcher and the CLI: labs start, answer, and never outlive whoever started them.
+
+Every way a notebook or test run can end is tried: a normal stop, a failing cell, an
+interrupted cell, a kernel killed outright, pytest killed outright, Ctrl-C on
+``python -m labs run``.  After each, the lab server and the Redis it started must be
+gone, checked by process lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+import requests
+from jupyter_client.manager import start_new_kernel
+
+from labs.launcher import LabServer, start_lab
+from labs.processes import wait_until
+from labs.registry import LABS
+from labs.serve import READY_PREFIX
+
+
+def process_tree(pid: int) -> list[int]:
+    root = psutil.Process(pid)
+    return [pid] + [child.pid for child in root.children(recursive=True)]
+
+
+def running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def assert_all_gone(pids: list[int], timeout: float = 10.0) -> None:
+    wait_until(lambda: not any(running(pid) for pid in pids), timeout, interval=0.1)
+    survivors = [(pid, psutil.Process(pid).cmdline()) for pid in pids if running(pid)]
+    assert not survivors, f"still running: {survivors}"
+
+
+def redis_pids(pids: list[int]) -> list[int]:
+    found = []
+    for pid in pids:
+        try:
+            if any("redis-server" in part for part in psutil.Process(pid).cmdline()):
+                found.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
+def test_start_lab_answers_health_and_stop_ends_the_whole_tree():
+    lab = start_lab("json_roundtrip", redis=True)
+    try:
+        assert lab.get("/health").json() == {"status": "ok", "lab": "json_roundtrip"}
+        tree = process_tree(lab.pid)
+        assert redis_pids(tree), "--redis should have started a private redis-server under the lab"
+    finally:
+        lab.stop()
+    assert_all_gone(tree)
+
+
+def test_the_lab_binds_loopback_only_by_default():
+    with start_lab("json_roundtrip") as lab:
+        assert lab.url.startswith("http://127.0.0.1:")
+        addresses = {conn.laddr.ip for conn in psutil.Process(lab.pid).net_connections(kind="tcp")
+                     if conn.status == psutil.CONN_LISTEN}
+        assert addresses == {"127.0.0.1"}
+
+
+def test_gunicorn_workers_serve_and_stop_with_the_lab():
+    with start_lab("json_roundtrip", workers=2) as lab:
+        assert lab.get("/health").status_code == 200
+        tree = process_tree(lab.pid)
+        assert len(tree) >= 3, "an arbiter and two workers"
+    assert_all_gone(tree)
+
+
+def test_a_lab_that_cannot_start_reports_its_output():
+    with pytest.raises(Exception, match="no lab named"):
+        LabServer("no_such_lab")
+    lab = LabServer("json_roundtrip", extra_args=["--config-json", "{not json"])
+    with pytest.raises(RuntimeError, match="JSONDecodeError|Expecting property name"):
+        lab.start(timeout=10)
+
+
+def test_no_orphan_when_the_starting_process_is_killed(tmp_path):
+    script = tmp_path / "starter.py"
+    script.write_text(textwrap.dedent("""
+        import json, sys, time
+        from labs import start_lab
+        lab = start_lab("json_roundtrip", redis=True)
+        print(json.dumps({"pid": lab.pid}), flush=True)
+        time.sleep(120)
+    """))
+    starter = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = json.loads(starter.stdout.readline())["pid"]
+        tree = process_tree(pid)
+        assert redis_pids(tree)
+        starter.kill()  # SIGKILL: no atexit, no finally, nothing runs in the starter
+        starter.wait()
+        assert_all_gone(tree)
+    finally:
+        starter.kill()
+
+
+def test_no_orphan_when_pytest_itself_is_killed(tmp_path):
+    pid_file = tmp_path / "pids.json"
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(f"""
+        import json, time
+        from labs import start_lab
+
+        def test_holds_a_lab():
+            with start_lab("json_roundtrip", redis=True) as lab:
+                open({str(pid_file)!r}, "w").write(json.dumps([lab.pid]))
+                time.sleep(120)
+    """))
+    inner = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(pid_file.exists, 30), "the inner test did not start its lab"
+        time.sleep(0.2)
+        tree = process_tree(json.loads(pid_file.read_text())[0])
+        inner.kill()
+        inner.wait()
+        assert_all_gone(tree)
+    finally:
+        inner.kill()
+
+
+@pytest.fixture
+def kernel():
+    manager, client = start_new_kernel(kernel_name="python3")
+    yield manager, client
+    client.stop_channels()
+    if manager.is_alive():
+        manager.shutdown_kernel(now=True)
+
+
+def run_cell(client, code: str, timeout: float = 60) -> dict:
+    """Execute ``code`` in the kernel; return its reply content and printed text."""
+    text = []
+    msg_id = client.execute(code)
+    while True:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            text.append(msg["content"]["text"])
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    reply = client.get_shell_msg(timeout=timeout)["content"]
+    reply["text"] = "".join(text)
+    return reply
+
+
+def test_no_orphan_when_the_kernel_is_killed(kernel):
+    manager, client = kernel
+    reply = run_cell(client, "from labs import start_lab\nlab = start_lab('json_roundtrip', redis=True)\nprint(lab.pid)")
+    assert reply["status"] == "ok", reply
+    tree = process_tree(int(reply["text"]))
+    manager.signal_kernel(signal.SIGKILL)  # as nbval ends a kernel: no atexit, no finally
+    assert_all_gone(tree)
+
+
+def test_no_orphan_when_a_cell_fails(kernel):
+    _, client = kernel
+    reply = run_cell(client, textwrap.dedent("""
+        from labs import start_lab
+        pids = []
+        with start_lab('json_roundtrip') as lab:
+            pids.append(lab.pid)
+            raise ValueError('a student mistake')
+    """))
+    assert reply["status"] == "error" and reply["ename"] == "ValueError"
+    pid = int(run_cell(client, "print(pids[0])")["text"])
+    assert_all_gone([pid])
+
+
+def test_interrupting_a_cell_stops_its_lab_but_not_earlier_ones(kernel):
+    manager, client = kernel
+    reply = run_cell(client, "from labs import start_lab\nkept = start_lab('json_roundtrip')\nprint(kept.pid)")
+    kept_pid = int(reply["text"])
+    msg_id = client.execute(textwrap.dedent("""
+        import time
+        with start_lab('json_roundtrip') as lab:
+            print(lab.pid, flush=True)
+            time.sleep(60)
+    """))
+    inner_pid = None
+    while inner_pid is None:
+        msg = client.get_iopub_msg(timeout=60)
+        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
+            inner_pid = int(msg["content"]["text"].split()[0])
+    manager.interrupt_kernel()  # the ■ button: SIGINT to the kernel
+    reply = client.get_shell_msg(timeout=30)["content"]
+    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+    assert_all_gone([inner_pid])
+    # The lab from the earlier cell lives in its own session: the interrupt missed it.
+    assert running(kept_pid)
+    assert run_cell(client, "print(kept.get('/health').status_code)")["text"].strip() == "200"
+    run_cell(client, "kept.stop()")
+    assert_all_gone([kept_pid])
+
+
+# ---------------------------------------------------------------- the CLI
+
+def labs_cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "labs", *args], capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def test_list_names_every_lab():
+    out = labs_cli("list").stdout
+    names = [line.split()[0] for line in out.splitlines()]
+    assert names == list(LABS)
+    assert names == ["event_stream", "json_roundtrip", "sse_blueprint", "manual_sse",
+                     "polling", "long_polling", "websockets", "webhooks"]
+
+
+def test_unknown_lab_is_a_clear_error():
+    result = labs_cli("run", "nope")
+    assert result.returncode != 0
+    assert "no lab named 'nope'" in result.stderr
+
+
+def test_run_serves_and_ctrl_c_leaves_nothing_running():
+    server = subprocess.Popen([sys.executable, "-u", "-m", "labs", "run", "json_roundtrip", "--port", "0", "--redis"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    try:
+        url = None
+        lines = []
+        while url is None:
+            line = server.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+            if line.startswith(READY_PREFIX):
+                url = line[len(READY_PREFIX):].strip()
+        assert wait_until(lambda: _answers(url), 20)
+        tree = process_tree(server.pid)
+        assert redis_pids(tree)
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C in the instructor's terminal
+        assert server.wait(timeout=15) == 0
+        assert_all_gone(tree)
+    finally:
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url + "/health", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
