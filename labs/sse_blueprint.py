@@ -1,0 +1,185 @@
+"""Lab ``sse_blueprint``: the course's notification system, built on flask-sse's Blueprint.
+
+::
+
+    app.register_blueprint(sse, url_prefix="/stream")      # GET /stream[?channel=NAME]
+    POST /send_notification[?channel=NAME]  {"message": "..."}  -> sse.publish(..., type="notify")
+    GET  /stats[?channel=NAME]              {"clients": N, ...} (PUBSUB NUMSUB: every process)
+
+flask-sse does the streaming; Redis pub/sub carries every message from the process that
+publishes it to every process that holds a stream open, so several server processes (or
+gunicorn workers) sharing one Redis behave as one server.
+
+What this module adds around flask-sse, and why:
+
+- every input is validated (``labs.notify.read_notification``) before anything is published;
+- Redis being down is a clear ``503`` JSON answer, not a stack trace, and the lab recovers by
+  itself when Redis comes back (nothing is cached about the connection);
+- a stream whose Redis connection breaks ends cleanly, so the browser's ``EventSource``
+  reconnects instead of showing a half-dead stream.
+
+What flask-sse itself does not do (no event ids, no keep-alive, no ``Last-Event-ID`` replay,
+no headers before the first event, subscriptions that outlive their reader) is left as it
+is on purpose: notebook 03 measures it and notebook 04 builds each piece by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import redis
+from flask import Flask, current_app, jsonify, request
+from flask_sse import sse
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from labs.errors import ApiError
+from labs.notify import read_notification
+from labs.webapp import create_lab_app
+
+log = logging.getLogger("labs.sse_blueprint")
+
+# flask-sse's own default channel: a stream without ``?channel=`` listens here.
+DEFAULT_CHANNEL = "sse"
+# Channel names become Redis channel names and appear in URLs: keep them short and plain
+# so a typo or a hostile value is refused with a clear 400, not silently subscribed.
+CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+REDIS_DOWN = "Redis is down"
+
+
+def create_app(config=None) -> Flask:
+    app = create_lab_app("sse_blueprint", config)
+    if not app.config.get("REDIS_URL") and not app.config.get("SSE_REDIS_URL"):
+        raise RuntimeError("lab sse_blueprint needs REDIS_URL in its config "
+                           "(`python -m labs run sse_blueprint` starts a private Redis for it)")
+
+    # flask-sse's ready-made route pack: its one view answers GET at the prefix itself.
+    app.register_blueprint(sse, url_prefix="/stream")
+
+    @app.before_request
+    def refuse_streams_without_redis():
+        # Only the Blueprint's requests: flask-sse would otherwise start a 200 response and
+        # fail inside the generator, where no error handler can answer with JSON.
+        if request.blueprint == sse.name:
+            channel_from_request()
+            ensure_redis()
+
+    @app.after_request
+    def end_stream_cleanly(response):
+        if request.blueprint == sse.name and response.is_streamed:
+            response.response = _ends_on_redis_error(response.response)
+            # A proxy that buffers or caches the stream would hold every event back.
+            response.headers["Cache-Control"] = "no-cache"
+            response.headers["X-Accel-Buffering"] = "no"
+        return response
+
+    @app.post("/send_notification")
+    def send_notification():
+        message = read_notification()  # every 4xx is decided here, before publishing
+        channel = channel_from_request()
+        ensure_redis()
+        try:
+            # flask-sse's publish: JSON {"data": ..., "type": "notify"} on the Redis channel.
+            receivers = sse.publish({"message": message}, type="notify", channel=channel)
+        except redis.RedisError:
+            log.warning("publish failed: Redis at %s went away", redis_url())
+            raise ApiError(503, REDIS_DOWN, "the notification was not sent; try again when Redis is back") from None
+        # receivers: how many streams (in every process) Redis handed the message to.
+        return jsonify(status="success", message="Notification sent", channel=channel, receivers=receivers)
+
+    @app.get("/stats")
+    def stats():
+        channel = channel_from_request()
+        ensure_redis()
+        try:
+            counts = dict(quick_redis().pubsub_numsub(channel))
+        except redis.RedisError:
+            raise ApiError(503, REDIS_DOWN, "cannot count subscribers") from None
+        # NUMSUB counts every subscriber Redis knows, so the number covers all server
+        # processes; it also counts flask-sse subscriptions whose reader has left and that
+        # linger until the next publish on the channel.
+        clients = int(counts.get(channel.encode(), counts.get(channel, 0)))
+        return jsonify(clients=clients, channel=channel)
+
+    return app
+
+
+# --------------------------------------------------------------------------- helpers
+
+def channel_from_request() -> str:
+    """``?channel=`` (flask-sse's own query parameter), checked; ``sse`` if absent."""
+    channel = request.args.get("channel") or DEFAULT_CHANNEL
+    if not CHANNEL_PATTERN.fullmatch(channel):
+        raise ApiError(400, "invalid channel",
+                       "a channel name is 1 to 64 letters, digits, '_', '.', ':' or '-'")
+    return channel
+
+
+def redis_url() -> str:
+    return current_app.config.get("SSE_REDIS_URL") or current_app.config["REDIS_URL"]
+
+
+def quick_redis() -> redis.Redis:
+    """One client per app for health checks and counts: it fails at once, never retries.
+
+    flask-sse's own client retries with back-off, which would keep a request waiting
+    seconds before answering 503.  The connection pool reconnects on its own when Redis
+    is back, so nothing needs resetting after an outage.
+    """
+    client = current_app.extensions.get("sse_blueprint.redis")
+    if client is None:
+        client = redis.Redis.from_url(redis_url(), socket_connect_timeout=1, socket_timeout=2,
+                                      retry=Retry(NoBackoff(), 0))
+        current_app.extensions["sse_blueprint.redis"] = client
+    return client
+
+
+def ensure_redis() -> None:
+    try:
+        quick_redis().ping()
+    except redis.RedisError:
+        raise ApiError(503, REDIS_DOWN, "no answer from Redis; the lab keeps running and "
+                       "recovers when Redis is back") from None
+
+
+def _ends_on_redis_error(chunks):
+    """Pass flask-sse's stream through, but end it quietly if its Redis connection breaks.
+
+    A cleanly ended stream makes EventSource reconnect (after ``retry`` ms), and the next
+    connection gets a clear 503 while Redis is still down.  ``yield from`` also forwards
+    close() to flask-sse's generator, which then unsubscribes.
+    """
+    try:
+        yield from chunks
+    except redis.RedisError:
+        log.warning("a stream lost its Redis connection; ending it so the client reconnects")
+
+
+def wait_for_subscribers(url: str, count: int, channel: str = DEFAULT_CHANNEL, timeout: float = 5.0) -> int:
+    """Wait until Redis at ``url`` counts at least ``count`` subscribers on ``channel``.
+
+    flask-sse subscribes only when its generator first runs and sends no response headers
+    until the first event, so "the reader is connected" cannot be seen from the client:
+    ask Redis (``PUBSUB NUMSUB``) instead before publishing.  Returns the count seen.
+    """
+    client = redis.Redis.from_url(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = subscribers(client, channel)
+            if seen >= count:
+                return seen
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{seen} subscriber(s) on channel {channel!r}, expected {count}")
+            time.sleep(0.02)
+    finally:
+        client.close()
+
+
+def subscribers(client: redis.Redis, channel: str = DEFAULT_CHANNEL) -> int:
+    """``PUBSUB NUMSUB channel`` as a number."""
+    ((_name, count),) = client.pubsub_numsub(channel)
+    return int(count)
