@@ -35,6 +35,11 @@ def create_lab_app(name: str, config: dict[str, Any] | None = None) -> Flask:
     def health():
         return jsonify(status="ok", lab=name)
 
+    @app.get("/classroom")
+    def classroom():
+        # The page asks the instructor for the token only when publishing needs one.
+        return jsonify(publish_token_required=bool(app.config.get("PUBLISH_TOKEN")))
+
     @app.get("/")
     def page():
         # Each lab's page lives in static/<lab>/index.html and uses static/common/.

@@ -71,22 +71,47 @@ const Lab = (() => {
     return { ok: response.ok, status: response.status, data };
   }
 
-  // Show how many clients the lab has, from its GET /stats, if it has one.
+  // Show how many clients the lab has, from its GET /stats, if it has one.  Started by
+  // the frame itself (so every page shows the class joining); calling it again is harmless.
+  let clientsTimer = null;
   function watchClients(intervalMs = 2000) {
+    if (clientsTimer !== null) return clientsTimer;
     const node = document.getElementById("lab-clients");
     async function tick() {
       try {
         const response = await fetch("stats");
+        if (response.status === 404) { clearInterval(timer); return; }
         if (response.ok) {
           const stats = await response.json();
           if (typeof stats.clients === "number") node.textContent = `${stats.clients} connected`;
         }
       } catch (e) { /* the lab may be restarting */ }
     }
+    const timer = setInterval(tick, intervalMs);
+    clientsTimer = timer;
     tick();
-    return setInterval(tick, intervalMs);
+    return timer;
+  }
+
+  // Classroom mode: if publishing needs the instructor's token, offer a box for it once;
+  // it is kept in sessionStorage, so for this tab only.
+  async function offerTokenBox() {
+    try {
+      const response = await fetch("classroom");
+      if (!response.ok || !(await response.json()).publish_token_required) return;
+    } catch (e) { return; }
+    const header = document.querySelector(".lab-header");
+    const box = el("input");
+    box.type = "password";
+    box.id = "lab-token";
+    box.placeholder = token() ? "token saved for this tab" : "instructor token";
+    box.style.width = "12rem";
+    box.addEventListener("change", () => { setToken(box.value.trim()); box.value = ""; box.placeholder = "token saved for this tab"; });
+    header.append(box);
   }
 
   buildFrame();
+  offerTokenBox();
+  watchClients();
   return { el, setState, wire, addItem, postJSON, token, setToken, watchClients, name, notebook };
 })();
