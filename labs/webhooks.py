@@ -1,0 +1,369 @@
+"""Lab ``webhooks``: signed, replay-safe webhook receivers that push into an SSE stream.
+
+The whole chain::
+
+    outside service --POST /webhook/...--> this Flask app --SSE /stream--> browser
+
+Two receivers, each trusting nothing it has not verified:
+
+``POST /webhook/github``   GitHub-style: ``X-Hub-Signature-256`` over the raw body,
+                           ``X-GitHub-Event`` (``ping``, ``push``; others ignored),
+                           ``X-GitHub-Delivery`` remembered so a redelivery is not pushed twice.
+``POST /webhook/standard`` Standard Webhooks: ``webhook-id`` / ``webhook-timestamp`` /
+                           ``webhook-signature``; timestamps more than 5 minutes away are
+                           refused and ids remembered.
+
+Order of the checks, in both: signature (401) -> timestamp (400, Standard only) ->
+duplicate id (200, nothing pushed) -> body (400) -> push.  Nothing is parsed before the
+signature is verified, and nothing is pushed unless every check passed.
+
+Also ``POST /send_notification`` (the kit's common interface), ``GET /stream`` (``notify``
+events with the notifications, ``delivery`` events with every delivery's outcome),
+``GET /deliveries`` (the recent log) and ``GET /stats``.
+
+The fan-out is in this process (one queue per stream reader): serve it with the
+development server or one worker.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import queue
+import sys
+import threading
+import urllib.parse
+from typing import Any, Callable
+
+from flask import Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from labs import signatures
+from labs.errors import ApiError
+from labs.notify import read_message, read_notification
+from labs.sse import encode_event, encode_json_event, keep_alive
+from labs.webapp import create_lab_app
+
+# Used only when neither config nor environment sets WEBHOOK_SECRET (see labs.signatures).
+DEVELOPMENT_SECRET = signatures.DEVELOPMENT_SECRET
+
+# How many delivery ids each receiver remembers.  Bounded so a flood of deliveries cannot
+# grow memory without limit; the oldest ids are forgotten first.
+SEEN_IDS = 10_000
+# Longer ids are refused: an attacker-chosen header must not decide how much we remember.
+MAX_ID_LENGTH = 200
+DELIVERY_LOG = 100          # recent deliveries kept for GET /deliveries
+QUEUE_SIZE = 100            # events waiting for one stream reader before it is dropped
+KEEPALIVE_SECONDS = 15.0    # a comment on quiet streams, so proxies don't close them
+RETRY_MS = 2000             # how soon a browser reconnects after losing the stream
+
+
+def webhook_secret(config: dict[str, Any]) -> tuple[str, bool]:
+    """The shared secret (config, then environment) and whether it is the public default."""
+    return signatures.shared_secret(config.get("WEBHOOK_SECRET"))
+
+
+# --------------------------------------------------------------------------- state
+
+class SeenIds:
+    """Delivery ids already handled, oldest forgotten first once ``capacity`` is reached.
+
+    ``claim`` is check-and-add under one lock, so two copies of a delivery arriving at the
+    same moment cannot both be pushed.  A claim is released if handling then fails, so a
+    provider's retry of that delivery is not mistaken for a duplicate.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def claim(self, ident: str) -> bool:
+        with self._lock:
+            if ident in self._ids:
+                return False
+            self._ids[ident] = None
+            while len(self._ids) > self.capacity:
+                self._ids.popitem(last=False)
+            return True
+
+    def release(self, ident: str) -> None:
+        with self._lock:
+            self._ids.pop(ident, None)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+class Broadcaster:
+    """In-process fan-out: every stream reader has its own bounded queue.
+
+    A reader too slow to keep up (its queue full) is dropped rather than letting its
+    backlog grow; its browser reconnects on its own.
+    """
+
+    def __init__(self, queue_size: int) -> None:
+        self.queue_size = queue_size
+        self._readers: set[queue.Queue] = set()
+        self._lock = threading.Lock()
+
+    def subscribe(self) -> queue.Queue:
+        reader: queue.Queue = queue.Queue(self.queue_size)
+        with self._lock:
+            self._readers.add(reader)
+        return reader
+
+    def unsubscribe(self, reader: queue.Queue) -> None:
+        with self._lock:
+            self._readers.discard(reader)
+
+    def publish(self, block: str) -> int:
+        with self._lock:
+            readers = list(self._readers)
+        for reader in readers:
+            try:
+                reader.put_nowait(block)
+            except queue.Full:
+                self.unsubscribe(reader)
+                try:  # tell its generator to end; the queue is full, so make room first
+                    reader.get_nowait()
+                    reader.put_nowait(None)
+                except (queue.Empty, queue.Full):
+                    pass
+        return len(readers)
+
+    @property
+    def clients(self) -> int:
+        with self._lock:
+            return len(self._readers)
+
+
+def _short(value: str | None, limit: int = 80) -> str | None:
+    """Header values are attacker-chosen: keep what we log and show short."""
+    if value is None:
+        return None
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+# --------------------------------------------------------------------------- app
+
+def create_app(config=None):
+    app = create_lab_app("webhooks", config)
+    secret, is_default = webhook_secret(app.config)
+    if is_default:
+        print("WARNING webhooks: WEBHOOK_SECRET is not set; using the public DEVELOPMENT secret "
+              f"{DEVELOPMENT_SECRET!r}. Anyone can sign deliveries with it: set WEBHOOK_SECRET "
+              "(config or environment) for anything but local practice.", file=sys.stderr, flush=True)
+    tolerance = float(app.config.get("WEBHOOK_TOLERANCE_SECONDS", signatures.DEFAULT_TOLERANCE_SECONDS))
+    keepalive_seconds = float(app.config.get("KEEPALIVE_SECONDS", KEEPALIVE_SECONDS))
+    seen = {"github": SeenIds(int(app.config.get("WEBHOOK_SEEN_IDS", SEEN_IDS))),
+            "standard": SeenIds(int(app.config.get("WEBHOOK_SEEN_IDS", SEEN_IDS)))}
+    hub = Broadcaster(int(app.config.get("QUEUE_SIZE", QUEUE_SIZE)))
+    log: collections.deque[dict] = collections.deque(maxlen=DELIVERY_LOG)
+    counts = collections.Counter()
+    lock = threading.Lock()
+    sequence = [0]
+
+    def push_notification(message: str) -> int:
+        with lock:
+            counts["notifications"] += 1
+        return hub.publish(encode_json_event({"message": message}, event="notify"))
+
+    def record(entry: dict) -> None:
+        """Log a delivery's outcome and show it to stream readers as a ``delivery`` event."""
+        with lock:
+            sequence[0] += 1
+            entry = {"n": sequence[0], **entry}
+            log.append(entry)
+            counts[entry["outcome"]] += 1
+        hub.publish(encode_json_event(entry, event="delivery"))
+
+    def receive(scheme: str, ident_header: str, event_of: Callable[[], str | None],
+                handle: Callable[[], tuple[dict, int]]):
+        """Run one receiver, logging what became of the delivery whatever happens."""
+        entry = {"scheme": scheme, "id": _short(request.headers.get(ident_header)), "event": _short(event_of())}
+        try:
+            body, status = handle()
+        except signatures.VerificationError as exc:
+            record({**entry, "outcome": "rejected", "status": exc.status, "reason": exc.error})
+            raise ApiError(exc.status, exc.error, exc.detail) from None
+        except (ApiError, HTTPException) as exc:
+            status = exc.status if isinstance(exc, ApiError) else (exc.code or 400)
+            reason = exc.error if isinstance(exc, ApiError) else exc.name.lower()
+            record({**entry, "outcome": "rejected", "status": status, "reason": reason})
+            raise
+        if entry["event"] is None and "type" in body:  # Standard: the type is known once parsed
+            entry["event"] = _short(body["type"])
+        record({**entry, "outcome": body["status"], "status": status,
+                **({"message": body["message"]} if "message" in body else {})})
+        return jsonify(body), status
+
+    def delivery_id(header: str) -> str:
+        ident = request.headers.get(header, "")
+        if not ident:
+            raise ApiError(400, f"missing header {header!r}", "every delivery carries a unique id")
+        if len(ident) > MAX_ID_LENGTH:
+            raise ApiError(400, f"header {header!r} too long", f"at most {MAX_ID_LENGTH} characters")
+        return ident
+
+    def once(scheme: str, ident: str, handle: Callable[[], tuple[dict, int]]) -> tuple[dict, int]:
+        """Idempotency: a delivery id already handled is acknowledged, never pushed again.
+
+        Providers retry whenever they miss our answer, so duplicates are normal; 200 tells
+        them to stop retrying.
+        """
+        if not seen[scheme].claim(ident):
+            return {"status": "duplicate", "delivery": ident,
+                    "detail": "already received; acknowledged, not pushed again"}, 200
+        try:
+            return handle()
+        except BaseException:
+            seen[scheme].release(ident)
+            raise
+
+    # ------------------------------------------------------------------ GitHub
+
+    @app.post("/webhook/github")
+    def github():
+        def handle():
+            # 1. Authenticate the raw bytes before looking at anything they say.
+            raw = request.get_data(cache=True)
+            signatures.verify_github(secret, raw, request.headers.get("X-Hub-Signature-256"))
+            event = request.headers.get("X-GitHub-Event", "")
+            if not event:
+                raise ApiError(400, "missing header 'X-GitHub-Event'", "say which event this is")
+            ident = delivery_id("X-GitHub-Delivery")
+            return once("github", ident, lambda: github_event(event, ident, raw))
+
+        return receive("github", "X-GitHub-Delivery", lambda: request.headers.get("X-GitHub-Event"), handle)
+
+    def github_event(event: str, ident: str, raw: bytes) -> tuple[dict, int]:
+        payload = parse_github_body(raw)
+        if event == "ping":
+            # Sent when a hook is created: answer so the provider marks the hook healthy.
+            return {"status": "pong", "delivery": ident, "zen": str(payload.get("zen", ""))[:200]}, 200
+        if event != "push":
+            # Subscribed to more than we handle: acknowledge, so it is not retried.
+            return {"status": "ignored", "delivery": ident, "event": event}, 202
+        message = read_message({"message": push_message(payload)})
+        clients = push_notification(message)
+        return {"status": "accepted", "delivery": ident, "message": message, "clients": clients}, 200
+
+    def parse_github_body(raw: bytes) -> dict:
+        """GitHub sends JSON, or a form with the JSON in ``payload=`` (both are options)."""
+        text = decode_utf8(raw)
+        if request.mimetype == "application/x-www-form-urlencoded":
+            fields = urllib.parse.parse_qs(text, keep_blank_values=True)
+            if "payload" not in fields:
+                raise ApiError(400, "invalid form body", "a form delivery carries its JSON in 'payload='")
+            text = fields["payload"][0]
+        return parse_object(text)
+
+    def push_message(payload: dict) -> str:
+        ref = payload.get("ref")
+        pusher = payload.get("pusher")
+        name = pusher.get("name") if isinstance(pusher, dict) else None
+        if not isinstance(ref, str) or not ref:
+            raise ApiError(400, "invalid push payload", "'ref' must be a string such as 'refs/heads/main'")
+        if not isinstance(name, str) or not name.strip():
+            raise ApiError(400, "invalid push payload", "'pusher.name' must be a non-empty string")
+        branch = ref.removeprefix("refs/heads/")
+        return f"{name} pushed to {branch}"
+
+    # ------------------------------------------------------------------ Standard Webhooks
+
+    @app.post("/webhook/standard")
+    def standard():
+        def handle():
+            raw = request.get_data(cache=True)
+            headers = request.headers
+            ident = headers.get("webhook-id")
+            # Signature, then timestamp window: only a delivery we really signed is called stale.
+            signatures.verify_standard(secret, ident, headers.get("webhook-timestamp"), raw,
+                                       headers.get("webhook-signature"), tolerance=tolerance)
+            ident = delivery_id("webhook-id")
+            return once("standard", ident, lambda: standard_event(ident, raw))
+
+        return receive("standard", "webhook-id", lambda: None, handle)
+
+    def standard_event(ident: str, raw: bytes) -> tuple[dict, int]:
+        payload = parse_object(decode_utf8(raw))
+        kind = payload.get("type")
+        data = payload.get("data")
+        if not isinstance(kind, str) or not isinstance(data, dict):
+            raise ApiError(400, "invalid payload", 'expected {"type": "...", "timestamp": "...", "data": {...}}')
+        if kind in ("ping", "webhook.test"):
+            return {"status": "pong", "delivery": ident, "type": kind}, 200
+        if kind == "repository.push":
+            message = push_message({"ref": data.get("branch"), "pusher": {"name": data.get("pusher")}})
+        elif kind == "notification.created":
+            message = read_message(data)
+        else:
+            return {"status": "ignored", "delivery": ident, "type": kind}, 202
+        message = read_message({"message": message})
+        clients = push_notification(message)
+        return {"status": "accepted", "delivery": ident, "type": kind, "message": message, "clients": clients}, 200
+
+    def decode_utf8(raw: bytes) -> str:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid JSON", "the body is not valid UTF-8") from None
+
+    def parse_object(text: str) -> dict:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, "invalid JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "expected a JSON object", f"got a JSON {type(data).__name__}")
+        return data
+
+    # ------------------------------------------------------------------ the kit's common routes
+
+    @app.post("/send_notification")
+    def send_notification():
+        message = read_notification()  # validated (and token-checked) before anything is pushed
+        clients = push_notification(message)
+        return jsonify(status="published", message=message, clients=clients)
+
+    @app.get("/stream")
+    def stream():
+        reader = hub.subscribe()
+
+        def events():
+            try:
+                # Sent at once so the browser's `open` fires without waiting for news.
+                yield encode_event(comment="connected", retry=RETRY_MS)
+                while True:
+                    try:
+                        block = reader.get(timeout=keepalive_seconds)
+                    except queue.Empty:
+                        # Also how we notice a reader that left: this write fails.
+                        yield keep_alive()
+                        continue
+                    if block is None:  # dropped for being too slow
+                        return
+                    yield block
+            finally:
+                hub.unsubscribe(reader)
+
+        return Response(events(), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/deliveries")
+    def deliveries():
+        with lock:
+            recent = list(log)
+        return jsonify(deliveries=recent)
+
+    @app.get("/stats")
+    def stats():
+        with lock:
+            counted = dict(counts)
+        return jsonify(clients=hub.clients, notifications=counted.pop("notifications", 0),
+                       deliveries={k: counted.get(k, 0)
+                                   for k in ("accepted", "pong", "ignored", "duplicate", "rejected")},
+                       development_secret=is_default)
+
+    return app

@@ -1,0 +1,386 @@
+"""The webhooks lab and its sender, over real HTTP (and a real browser for the page).
+
+"Nothing was pushed" is shown without sleeping: after the request under test, a marker
+is published through POST /send_notification, and the marker must be the next (or the
+only) ``notify`` event the stream reader gets.  Events on one stream arrive in order,
+so anything pushed by the request under test would have come first.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from labs import signatures
+from labs.client import EventStream
+from labs.launcher import LabServer
+from labs.webhook_sender import (WRONG_SECRET, Delivery, github_delivery, ping_payload, push_payload, send,
+                                 standard_delivery, tampered_body, tampered_signature)
+
+SECRET = "whsec_" + "dGVzdHMnIG93biBzaGFyZWQgc2VjcmV0"  # base64("tests' own shared secret")
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """One lab for the module (starting one takes a second or two); every test below
+    uses fresh delivery ids and its own stream reader, and compares counters before and
+    after, so the tests do not depend on each other."""
+    server = LabServer("webhooks", config={"WEBHOOK_SECRET": SECRET}).start()
+    yield server
+    server.stop()
+
+
+def counters(lab) -> dict:
+    stats = lab.get("/stats").json()
+    return {"notifications": stats["notifications"], **stats["deliveries"]}
+
+
+def delta(before: dict, after: dict) -> dict:
+    return {key: after[key] - before[key] for key in after if after[key] != before[key]}
+
+
+@pytest.fixture
+def stream(lab):
+    reader = EventStream(lab.url + "/stream")
+    yield reader
+    reader.close()
+
+
+def quiet_send(delivery: Delivery, **kwargs):
+    return send(delivery, out=None, **kwargs)
+
+
+def next_messages(lab, stream, already: int = 0) -> list[str]:
+    """Publish a marker; return the notify messages after the first ``already``, up to the marker."""
+    marker = f"marker {time.monotonic_ns()}"
+    assert lab.publish(marker).status_code == 200
+    wanted = already + 1
+    while True:
+        stream.wait_for(wanted, type="notify")
+        messages = stream.messages
+        if marker in messages:
+            return messages[already:messages.index(marker)]
+        wanted = len(messages) + 1
+
+
+def github_push(lab, pusher="alice", branch="main", **kwargs) -> Delivery:
+    return github_delivery(lab.url, "push", push_payload(pusher, branch, commits=2), SECRET, **kwargs)
+
+
+def standard_push(lab, pusher="bob", branch="dev", **kwargs) -> Delivery:
+    data = {"pusher": pusher, "branch": branch, "repository": "octo-org/hello-world", "commits": 1}
+    return standard_delivery(lab.url, "repository.push", data, SECRET, **kwargs)
+
+
+# --------------------------------------------------------------------------- signatures
+
+def test_standard_webhooks_reference_vector():
+    # The example from the Standard Webhooks reference libraries' tests.
+    signature = signatures.standard_signature("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                                              "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
+                                              b'{"test": 2432232314}')
+    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+
+
+def test_standard_accepts_any_matching_entry_during_key_rotation():
+    body, now = b'{"type":"ping","data":{}}', 1_700_000_000
+    good = signatures.standard_signature(SECRET, "msg_1", now, body)
+    old = signatures.standard_signature(WRONG_SECRET, "msg_1", now, body)
+    assert signatures.verify_standard(SECRET, "msg_1", str(now), body, f"{old} {good}", now=now) == now
+    with pytest.raises(signatures.SignatureError):
+        signatures.verify_standard(SECRET, "msg_1", str(now), body, old, now=now)
+
+
+def test_github_signature_covers_every_byte():
+    body = b'{"ref":"refs/heads/main"}'
+    header = signatures.github_signature(SECRET, body)
+    assert header.startswith("sha256=") and len(header) == 7 + 64
+    signatures.verify_github(SECRET, body, header)
+    for changed in (body + b" ", body.replace(b"main", b"mair"), b""):
+        with pytest.raises(signatures.SignatureError):
+            signatures.verify_github(SECRET, changed, header)
+
+
+# --------------------------------------------------------------------------- accepted, once
+
+def test_github_push_is_pushed_exactly_once(lab, stream):
+    before = counters(lab)
+    delivery = github_push(lab)
+    first = quiet_send(delivery)
+    assert first.status == 200
+    assert first.json()["status"] == "accepted"
+    assert first.json()["message"] == "alice pushed to main"
+    again = quiet_send(delivery)  # a provider's redelivery: same id, same bytes
+    assert again.status == 200
+    assert again.json()["status"] == "duplicate"
+    assert next_messages(lab, stream) == ["alice pushed to main"]
+    event = stream.wait_for(1, type="notify")[0]
+    assert event.json() == {"message": "alice pushed to main"}
+    # 2 notifications: the push and the marker.
+    assert delta(before, counters(lab)) == {"notifications": 2, "accepted": 1, "duplicate": 1}
+
+
+def test_standard_push_is_pushed_exactly_once(lab, stream):
+    delivery = standard_push(lab)
+    assert quiet_send(delivery).json()["status"] == "accepted"
+    assert quiet_send(delivery).json()["status"] == "duplicate"
+    assert next_messages(lab, stream) == ["bob pushed to dev"]
+
+
+def test_same_id_with_a_new_signature_is_still_a_duplicate(lab, stream):
+    # A replay that re-signs (the sender retrying with a fresh timestamp) is the same delivery.
+    same = f"msg_same_{time.monotonic_ns()}"
+    assert quiet_send(standard_push(lab, msg_id=same)).json()["status"] == "accepted"
+    assert quiet_send(standard_push(lab, pusher="eve", msg_id=same)).json()["status"] == "duplicate"
+    assert next_messages(lab, stream) == ["bob pushed to dev"]
+
+
+def test_ping_and_other_events_are_acknowledged_not_pushed(lab, stream):
+    ping = quiet_send(github_delivery(lab.url, "ping", ping_payload(), SECRET))
+    assert (ping.status, ping.json()["status"]) == (200, "pong")
+    other = quiet_send(github_delivery(lab.url, "issues", {"action": "opened"}, SECRET))
+    assert (other.status, other.json()["status"]) == (202, "ignored")
+    standard_ping = quiet_send(standard_delivery(lab.url, "ping", {}, SECRET))
+    assert (standard_ping.status, standard_ping.json()["status"]) == (200, "pong")
+    assert next_messages(lab, stream) == []
+
+
+def test_github_form_encoded_delivery(lab, stream):
+    import urllib.parse
+
+    payload = json.dumps(push_payload("carol", "docs"))
+    body = urllib.parse.urlencode({"payload": payload}).encode()
+    delivery = github_delivery(lab.url, "push", body, SECRET)
+    delivery.headers["Content-Type"] = "application/x-www-form-urlencoded"
+    assert quiet_send(delivery).json()["status"] == "accepted"
+    assert next_messages(lab, stream) == ["carol pushed to docs"]
+
+
+def test_notification_through_standard_webhooks_and_send_notification(lab, stream):
+    delivery = standard_delivery(lab.url, "notification.created", {"message": "deploy done"}, SECRET)
+    assert quiet_send(delivery).status == 200
+    assert lab.publish("from the common interface").json()["status"] == "published"
+    assert stream.wait_for(2, type="notify")[1].json() == {"message": "from the common interface"}
+    assert stream.messages[:2] == ["deploy done", "from the common interface"]
+    bad = lab.post("/send_notification", data="message=hi", headers={"Content-Type": "text/plain"})
+    assert bad.status_code == 415 and "error" in bad.json()
+
+
+# --------------------------------------------------------------------------- rejected
+
+def _without(delivery: Delivery, header: str) -> Delivery:
+    headers = {k: v for k, v in delivery.headers.items() if k.lower() != header.lower()}
+    return Delivery(delivery.url, delivery.scheme, delivery.event, delivery.id, headers, delivery.body)
+
+
+def _resigned_github(lab, body: bytes) -> Delivery:
+    return github_delivery(lab.url, "push", body, SECRET)
+
+
+def _stale(lab, seconds: int) -> Delivery:
+    return standard_push(lab, timestamp=int(time.time()) + seconds)
+
+
+def _standard_raw(lab, body: bytes, timestamp: str | None = None) -> Delivery:
+    delivery = standard_push(lab)
+    stamp = timestamp or delivery.headers["webhook-timestamp"]
+    headers = {**delivery.headers, "webhook-timestamp": stamp,
+               "webhook-signature": signatures.standard_signature(SECRET, delivery.id, stamp, body)}
+    return Delivery(delivery.url, "standard", delivery.event, delivery.id, headers, body)
+
+
+REJECTIONS = {
+    "github missing signature": (lambda lab: _without(github_push(lab), "X-Hub-Signature-256"), 401,
+                                 "missing signature"),
+    "github tampered body": (lambda lab: tampered_body(github_push(lab)), 401, "invalid signature"),
+    "github tampered signature": (lambda lab: tampered_signature(github_push(lab)), 401, "invalid signature"),
+    "github wrong secret": (lambda lab: github_delivery(lab.url, "push", push_payload(), WRONG_SECRET), 401,
+                            "invalid signature"),
+    "github malformed body": (lambda lab: _resigned_github(lab, b'{"ref": "refs/heads/main",'), 400,
+                              "invalid JSON"),
+    "github body not an object": (lambda lab: _resigned_github(lab, b'["refs/heads/main"]'), 400,
+                                  "expected a JSON object"),
+    "github push without pusher": (lambda lab: _resigned_github(lab, b'{"ref": "refs/heads/main"}'), 400,
+                                   "invalid push payload"),
+    "github missing event": (lambda lab: _without(github_push(lab), "X-GitHub-Event"), 400,
+                             "missing header 'X-GitHub-Event'"),
+    "github missing delivery id": (lambda lab: _without(github_push(lab), "X-GitHub-Delivery"), 400,
+                                   "missing header 'X-GitHub-Delivery'"),
+    "standard missing signature": (lambda lab: _without(standard_push(lab), "webhook-signature"), 401,
+                                   "missing signature"),
+    "standard missing id": (lambda lab: _without(standard_push(lab), "webhook-id"), 401, "missing signature"),
+    "standard tampered body": (lambda lab: tampered_body(standard_push(lab)), 401, "invalid signature"),
+    "standard tampered signature": (lambda lab: tampered_signature(standard_push(lab)), 401,
+                                    "invalid signature"),
+    "standard wrong secret": (lambda lab: standard_delivery(
+        lab.url, "repository.push", {"pusher": "eve", "branch": "main"}, WRONG_SECRET), 401, "invalid signature"),
+    "standard stale timestamp": (lambda lab: _stale(lab, -600), 400, "stale timestamp"),
+    "standard future timestamp": (lambda lab: _stale(lab, 600), 400, "timestamp in the future"),
+    "standard timestamp not a number": (lambda lab: _standard_raw(lab, b'{"type":"ping","data":{}}', "soon"),
+                                        400, "invalid timestamp"),
+    "standard malformed body": (lambda lab: _standard_raw(lab, b'{"type": "repository.push"'), 400,
+                                "invalid JSON"),
+    "standard body not utf-8": (lambda lab: _standard_raw(lab, b'{"type": "\xff"}'), 400, "invalid JSON"),
+    "standard payload without data": (lambda lab: _standard_raw(lab, b'{"type": "repository.push"}'), 400,
+                                      "invalid payload"),
+}
+
+
+@pytest.mark.parametrize("case", list(REJECTIONS))
+def test_rejected_deliveries_get_json_errors_and_push_nothing(lab, stream, case):
+    build, status, error = REJECTIONS[case]
+    before = counters(lab)
+    outcome = quiet_send(build(lab))
+    assert outcome.status == status
+    assert outcome.attempts == 1  # a 4xx is final: the sender does not retry it
+    body = outcome.json()
+    assert body["error"] == error
+    assert isinstance(body.get("detail"), str) and body["detail"]
+    assert next_messages(lab, stream) == []
+    assert delta(before, counters(lab)) == {"notifications": 1, "rejected": 1}  # the marker's notification
+    last = lab.get("/deliveries").json()["deliveries"][-1]
+    assert (last["outcome"], last["status"], last["reason"]) == ("rejected", status, error)
+    # The page hears about it on the same stream, as a `delivery` event.
+    delivery_event = stream.wait_for(1, type="delivery")[0].json()
+    assert delivery_event["outcome"] == "rejected" and delivery_event["reason"] == error
+
+
+def test_a_rejected_delivery_id_can_still_arrive_correctly(lab, stream):
+    # A malformed first attempt must not make the real one look like a duplicate.
+    broken = _standard_raw(lab, b'{"type": "repository.push"')
+    assert quiet_send(broken).status == 400
+    fixed = standard_push(lab, msg_id=broken.id)
+    assert quiet_send(fixed).json()["status"] == "accepted"
+    assert next_messages(lab, stream) == ["bob pushed to dev"]
+
+
+def test_seen_ids_are_bounded(lab_server):
+    lab = lab_server("webhooks", config={"WEBHOOK_SECRET": SECRET, "WEBHOOK_SEEN_IDS": 2})
+    for ident in ("a", "b", "c"):
+        assert quiet_send(github_push(lab, delivery_id=ident)).json()["status"] == "accepted"
+    assert quiet_send(github_push(lab, delivery_id="c")).json()["status"] == "duplicate"
+    # "a" was forgotten to keep memory bounded: for GitHub deliveries (no signed timestamp)
+    # only the id memory stops a replay, which is why Standard Webhooks signs a timestamp.
+    assert quiet_send(github_push(lab, delivery_id="a")).json()["status"] == "accepted"
+
+
+def test_development_secret_is_announced(lab_server):
+    lab = lab_server("webhooks", config={"WEBHOOK_SECRET": ""})
+    assert lab.get("/stats").json()["development_secret"] is True
+    assert "DEVELOPMENT secret" in lab.log
+    delivery = github_delivery(lab.url, "push", push_payload(), signatures.DEVELOPMENT_SECRET)
+    assert quiet_send(delivery).status == 200
+
+
+# --------------------------------------------------------------------------- sender retries
+
+class FlakyReceiver:
+    """A tiny real HTTP server: answers 503 ``failures`` times, then 200."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.requests: list[tuple[dict, bytes]] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.requests.append((dict(self.headers), body))
+                failing = len(receiver.requests) <= receiver.failures
+                answer = b'{"error": "busy"}' if failing else b'{"status": "accepted"}'
+                self.send_response(503 if failing else 200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_sender_retries_until_success():
+    delays = []
+    with FlakyReceiver(failures=2) as receiver:
+        delivery = github_delivery(receiver.url, "push", push_payload(), SECRET)
+        outcome = send(delivery, attempts=5, backoff=0.01, out=None,
+                       sleep=lambda s: (delays.append(s), time.sleep(s)))
+    assert outcome.status == 200 and outcome.attempts == 3
+    assert len(receiver.requests) == 3  # stopped after the success
+    assert delays == [0.01, 0.02]  # exponential backoff
+    # Every attempt is the same delivery: same id, same signed bytes.
+    assert {headers["X-GitHub-Delivery"] for headers, _ in receiver.requests} == {delivery.id}
+    assert {body for _, body in receiver.requests} == {delivery.body}
+
+
+def test_sender_gives_up_after_the_maximum():
+    with FlakyReceiver(failures=100) as receiver:
+        outcome = send(github_delivery(receiver.url, "push", push_payload(), SECRET),
+                       attempts=4, backoff=0.01, out=None)
+    assert outcome.status == 503 and outcome.attempts == 4 and not outcome.ok
+    assert len(receiver.requests) == 4
+
+
+def test_sender_retries_connection_errors():
+    with socket.socket() as sock:  # a port that was free a moment ago: nobody listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    outcome = send(github_delivery(f"http://127.0.0.1:{port}", "ping", ping_payload(), SECRET),
+                   attempts=3, backoff=0.01, out=None)
+    assert outcome.response is None and outcome.attempts == 3 and outcome.error
+
+
+def test_sender_command_line_prints_what_it_sent_and_the_answer(lab, tmp_path):
+    saved = tmp_path / "delivery.json"
+    env_cmd = [sys.executable, "-m", "labs", "send-webhook", "--url", lab.url, "--secret", SECRET]
+    first = subprocess.run([*env_cmd, "--pusher", "dana", "--save", str(saved)],
+                           capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "X-Hub-Signature-256: sha256=" in first.stdout
+    assert '"message":"dana pushed to main"' in first.stdout
+    replay = subprocess.run([*env_cmd, "--replay", str(saved)], capture_output=True, text=True, timeout=60)
+    assert replay.returncode == 0 and '"status":"duplicate"' in replay.stdout
+    forged = subprocess.run([*env_cmd, "--wrong-secret"], capture_output=True, text=True, timeout=60)
+    assert forged.returncode == 1 and "401" in forged.stdout and '"invalid signature"' in forged.stdout
+
+
+# --------------------------------------------------------------------------- the page
+
+@pytest.mark.browser
+def test_a_delivery_from_the_sender_appears_on_the_page(lab_server, page):
+    lab = lab_server("webhooks", config={"WEBHOOK_SECRET": SECRET})  # its own: the page shows the whole log
+    page.goto(lab.url + "/")
+    page.wait_for_selector("#lab-state.ok")
+    sent = subprocess.run([sys.executable, "-m", "labs", "send-webhook", "--url", lab.url, "--secret", SECRET,
+                           "--scheme", "standard", "--event", "notification", "--message", "<b>bold?</b>"],
+                          capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    item = page.wait_for_selector("#notifications li")
+    assert item.text_content() == "<b>bold?</b>"  # shown as text, never parsed as markup
+    assert page.locator("#notifications b").count() == 0
+    forged = subprocess.run([sys.executable, "-m", "labs", "send-webhook", "--url", lab.url, "--wrong-secret"],
+                            capture_output=True, text=True, timeout=60)
+    assert forged.returncode == 1
+    rejected = page.wait_for_selector("#deliveries li.rejected")
+    assert "invalid signature" in rejected.text_content()
+    accepted = page.locator("#deliveries li.accepted")
+    assert accepted.count() == 1 and "<b>bold?</b>" in accepted.text_content()
+    assert page.locator("#notifications li").count() == 1
