@@ -157,9 +157,17 @@ def run_cell(client, code: str, timeout: float = 60) -> dict:
             text.append(msg["content"]["text"])
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             break
-    reply = client.get_shell_msg(timeout=timeout)["content"]
+    reply = shell_reply(client, msg_id, timeout)
     reply["text"] = "".join(text)
     return reply
+
+
+def shell_reply(client, msg_id: str, timeout: float) -> dict:
+    # Skip replies to other requests (start-up sends kernel_info requests of its own).
+    while True:
+        msg = client.get_shell_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg["content"]
 
 
 def test_no_orphan_when_the_kernel_is_killed(kernel):
@@ -201,7 +209,7 @@ def test_interrupting_a_cell_stops_its_lab_but_not_earlier_ones(kernel):
         if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
             inner_pid = int(msg["content"]["text"].split()[0])
     manager.interrupt_kernel()  # the ■ button: SIGINT to the kernel
-    reply = client.get_shell_msg(timeout=30)["content"]
+    reply = shell_reply(client, msg_id, 30)
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
     assert_all_gone([inner_pid])
     # The lab from the earlier cell lives in its own session: the interrupt missed it.
