@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
 from labs.launcher import LabServer
 from labs.redis_server import RedisServer
+from tools.chromium import CHROMIUM_FLAGS, find_chromium
 
 # In CI a missing browser is a failure, not a skip (.ci/run sets this).
 REQUIRE_BROWSER = os.environ.get("SSE_KIT_REQUIRE_BROWSER", "") == "1"
-
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def find_chromium() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,51 @@
+"""Screenshots of every lab page, taken from headless Chromium (``make screenshots``).
+
+They go to ``docs/screenshots/NAME.png`` and the README shows them, so the pictures are
+always of the pages as they are: run this again after changing a page.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from labs.launcher import LabServer  # noqa: E402
+from labs.registry import LABS  # noqa: E402
+from tools.chromium import CHROMIUM_FLAGS, find_chromium  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
+NOTIFICATION_LABS = {"sse_blueprint", "manual_sse", "polling", "long_polling", "websockets", "webhooks"}
+
+
+def main(names: list[str]) -> int:
+    from playwright.sync_api import sync_playwright
+
+    executable = find_chromium()
+    if executable is None:
+        sys.exit("no Chromium: install Debian's 'chromium' or set CHROMIUM")
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        for name in names or list(LABS):
+            with LabServer(name) as lab:
+                page = browser.new_page(viewport={"width": 1000, "height": 720})
+                page.goto(lab.url + "/")
+                page.wait_for_load_state("networkidle", timeout=5000) if name not in NOTIFICATION_LABS else time.sleep(1.5)
+                if name in NOTIFICATION_LABS:
+                    for text in ["Hello, class!", "<b>markup shows as text</b>"]:
+                        lab.publish(text)
+                    time.sleep(2.5)  # let polling pages make their next request
+                path = OUT / f"{name}.png"
+                page.screenshot(path=str(path), full_page=True)
+                page.close()
+                print(f"wrote {path.relative_to(ROOT)}")
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
