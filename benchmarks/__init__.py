@@ -1,0 +1,51 @@
+"""The transport showdown: every notification lab measured on the same work.
+
+``python -m benchmarks`` (see ``__main__``) or, from a notebook::
+
+    from benchmarks import showdown
+    results = showdown(clients=[5], messages=5, transports="manual_sse,polling_2s")
+
+Each (transport, N) pair gets a fresh lab server (gunicorn, one gevent worker) so no run
+inherits another's memory or connections; :mod:`benchmarks.runner` says what is measured.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from typing import Callable, Iterable
+
+from benchmarks.runner import Result, run_transport
+from benchmarks.transports import TRANSPORTS, Transport, select
+
+__all__ = ["Result", "TRANSPORTS", "Transport", "run_transport", "select", "showdown"]
+
+
+def _raise_file_limit() -> None:
+    # 1,000 clients are 1,000 sockets here and 1,000 in the server (which inherits this).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 65536, hard))
+
+
+def showdown(*, transports: str | Iterable[Transport] | None = None, clients: Iterable[int] = (1, 10, 100, 1000),
+             messages: int = 50, rate: float = 10.0, budget_s: float | None = None,
+             log: Callable[[str], None] | None = print) -> list[Result]:
+    """Run every transport at every client count; a run that fails is a row saying why.
+
+    ``budget_s``: runs that would start after this many seconds are skipped (and say so),
+    so a slow or busy machine still ends in bounded time.
+    """
+    _raise_file_limit()
+    chosen = select(transports) if transports is None or isinstance(transports, str) else list(transports)
+    deadline = None if budget_s is None else time.monotonic() + budget_s
+
+    def report(result: Result) -> None:
+        if log is not None:
+            log(f"{result.transport:<14} N={result.clients:<5} delivered {result.delivered}/{result.expected} "
+                f"p99 {result.p99_ms:.1f} ms  {result.note}".rstrip())
+
+    results: list[Result] = []
+    for transport in chosen:
+        results += run_transport(transport, list(clients), messages, rate, deadline=deadline, log=report)
+    return results

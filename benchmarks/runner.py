@@ -1,0 +1,231 @@
+"""One measurement: start a lab, connect N clients, publish M messages at a fixed rate.
+
+The phases of a run, each bounded in time:
+
+1. start the lab with gunicorn + one gevent worker (the production set-up) and sample
+   its process tree;
+2. connect N clients (batches of 100, so the listen queue never overflows) and publish
+   warm-up messages until every client has received one: now every client is really
+   receiving, whatever its transport (flask-sse sends no headers before the first
+   event, so "connected" cannot be seen any other way);
+3. the measured window: M stamped messages at ``rate`` per second, then wait until every
+   client has all of them or the transport's drain time has passed;
+4. stop the clients and the lab.
+
+Requests, bytes and CPU are counted over the measured window only (connection set-up is
+reported apart); peak memory is over the whole run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import secrets
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+from urllib.parse import urlsplit
+
+from benchmarks.clients import Client, Publisher
+from benchmarks.procstats import TreeSampler
+from benchmarks.transports import Transport
+from benchmarks.workload import Tally, stamp, summarize, warm_up
+from labs.launcher import LabServer
+
+SETUP_TIMEOUT = 30.0  # seconds for N clients to connect and receive a warm-up message
+CONNECT_BATCH = 100
+SETTLE = 0.2
+
+
+@dataclass
+class Result:
+    transport: str
+    label: str
+    clients: int
+    requested_clients: int
+    messages: int
+    rate: float
+    published: int = 0
+    expected: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    p50_ms: float = math.nan
+    p99_ms: float = math.nan
+    max_ms: float = math.nan
+    requests: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    bytes_per_msg: float = math.nan
+    requests_per_client_min: float = math.nan
+    cpu_s: float = math.nan
+    peak_mib: float = math.nan
+    setup_s: float = math.nan
+    setup_requests: int = 0
+    window_s: float = math.nan
+    not_ready: int = 0
+    errors: int = 0
+    reconnects: int = 0
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def row(self) -> dict:
+        row = asdict(self)
+        row.pop("extra")
+        return row
+
+
+def _totals(clients: list[Client]) -> tuple[int, int, int]:
+    requests = bytes_in = bytes_out = 0
+    for client in clients:
+        r, i, o = client.counters()
+        requests, bytes_in, bytes_out = requests + r, bytes_in + i, bytes_out + o
+    return requests, bytes_in, bytes_out
+
+
+async def _wait(predicate, timeout: float, step: float = 0.02) -> bool:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+async def drive(transport: Transport, host: str, port: int, result: Result,
+                sampler: TreeSampler | None = None) -> list[Client]:
+    """Phases 2 and 3 against a server at host:port; fills in ``result``; returns the clients."""
+    run = secrets.token_hex(4)
+    n, stop = result.clients, asyncio.Event()
+    clients = [transport.client(host, port, Tally(run)) for _ in range(n)]
+    publisher = Publisher(host, port)
+    tasks: list[asyncio.Task] = []
+    published: set[int] = set()
+    before = after = (0, 0, 0)
+    started = time.monotonic()
+    try:
+        for i, client in enumerate(clients):
+            tasks.append(asyncio.create_task(client.run(stop)))
+            if i % CONNECT_BATCH == CONNECT_BATCH - 1:
+                await asyncio.sleep(0.05)
+        ready = lambda: all(c.tally.warm for c in clients)  # noqa: E731
+        deadline = time.monotonic() + SETUP_TIMEOUT
+        k = 0
+        while not ready() and time.monotonic() < deadline:
+            await publisher.publish(warm_up(run, k))
+            k += 1
+            await _wait(ready, 0.3 + transport.interval)
+        await asyncio.sleep(SETTLE)  # warm-ups still on their way land before the window
+        result.not_ready = sum(1 for c in clients if not c.tally.warm)
+        result.setup_s = time.monotonic() - started
+        result.setup_requests = _totals(clients)[0]
+
+        # -- the measured window
+        before = _totals(clients)
+        if sampler is not None:
+            sampler.sample()
+            cpu_before = sampler.cpu_seconds()
+        window_start = time.monotonic()
+        for seq in range(result.messages):
+            await asyncio.sleep(max(0.0, window_start + seq / result.rate - time.monotonic()))
+            if await publisher.publish(stamp(run, seq, time.time())):
+                published.add(seq)
+        complete = lambda: all(len(c.tally.latencies) >= len(published) for c in clients)  # noqa: E731
+        await _wait(complete, transport.drain_seconds)
+        result.window_s = time.monotonic() - window_start
+        after = _totals(clients)
+        if sampler is not None:
+            sampler.sample()
+            result.cpu_s = sampler.cpu_seconds() - cpu_before
+    finally:
+        stop.set()
+        # Short polls in flight are let finish, so what the clients counted is what the
+        # server saw; held requests and streams never finish by themselves.
+        if tasks and transport.stop_grace:
+            await asyncio.wait(tasks, timeout=transport.stop_grace)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for client in clients:
+            client.close()
+        publisher.close()
+
+    result.published = len(published)
+    result.__dict__.update(summarize([c.tally for c in clients], published))
+    result.requests = after[0] - before[0]
+    result.bytes_in = after[1] - before[1]
+    result.bytes_out = after[2] - before[2]
+    if result.delivered:
+        result.bytes_per_msg = result.bytes_in / result.delivered
+    if n and result.window_s:
+        result.requests_per_client_min = result.requests / n / result.window_s * 60
+    result.errors = sum(c.errors for c in clients) + publisher.failures
+    result.reconnects = sum(c.reconnects for c in clients)
+    return clients
+
+
+def stop_fast(lab: LabServer) -> None:
+    """End a benchmark's lab at once.
+
+    gunicorn's graceful stop takes about 3 s (its gevent worker looks for the signal once a
+    second, then waits ``graceful_timeout``), and a benchmark's server has nothing to save.
+    Its private Redis runs under a watchdog that exits when the lab's pipe closes.
+    """
+    if lab.pid is not None:
+        try:
+            os.killpg(lab.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    lab.stop()
+
+
+def run_transport(transport: Transport, counts: list[int], messages: int, rate: float, *,
+                  workers: int = 1, deadline: float | None = None,
+                  log: Callable[[Result], None] | None = None) -> list[Result]:
+    """Phases 1 to 4 for one transport at each client count (ascending, capped).
+
+    One server serves the whole sweep: starting and stopping it costs more than a small run,
+    and going up in N means a run never inherits more connections than it makes itself
+    (each run's sampler starts afresh; peak memory is per run).
+    """
+    results = []
+    for n in sorted(counts):
+        capped = min(n, transport.max_clients)
+        result = Result(transport.name, transport.label, capped, n, messages, rate)
+        if capped < n:
+            result.note = f"capped at {capped} (of {n}): {transport.cap_reason}"
+        results.append(result)
+    lab = LabServer(transport.lab, workers=workers, config=transport.config)
+    try:
+        lab.start()
+        address = urlsplit(lab.url)
+        for result in results:
+            if deadline is not None and time.monotonic() > deadline:
+                result.note = "skipped: the time budget was spent"
+                continue
+            sampler = TreeSampler(lab.pid).start()
+            try:
+                asyncio.run(drive(transport, address.hostname, address.port, result, sampler))
+            except Exception as exc:  # noqa: BLE001 (a failed run is a row that says why)
+                result.note = _join(result.note, f"failed: {type(exc).__name__}: {exc}"[:160])
+            finally:
+                sampler.stop()
+            result.peak_mib = sampler.peak_rss / 2**20
+            if result.not_ready:
+                result.note = _join(result.note, f"{result.not_ready} clients never got a warm-up")
+            if log is not None:
+                log(result)
+    except Exception as exc:  # noqa: BLE001 (e.g. the lab does not exist yet)
+        for result in results:
+            if not result.published:
+                result.note = _join(result.note, f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"[:160])
+    finally:
+        stop_fast(lab)
+    return results
+
+
+def _join(note: str, more: str) -> str:
+    return f"{note}; {more}" if note else more
