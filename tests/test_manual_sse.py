@@ -1,0 +1,386 @@
+"""The manual_sse lab: ids, replay, gaps, keep-alives, cleanup, slow readers, Redis.
+
+Every test talks to a real lab server over real HTTP (and a real Redis, a real
+Chromium where marked).  Waits are bounded; nothing asserts on timings.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+
+import psutil
+import pytest
+import requests
+
+from labs import EventStream
+from labs.broker import Message, plan_replay
+from labs.notify import MAX_MESSAGE_BYTES
+from labs.processes import wait_until
+
+# Short keep-alives and retries so that disconnects are noticed, and browsers come
+# back, within a second or so.
+FAST = {"KEEPALIVE_SECONDS": 0.3, "RETRY_MS": 500}
+
+
+def stats(lab) -> dict:
+    return lab.get("/stats").json()
+
+
+def wait_for_clients(lab, count: int, timeout: float = 10.0) -> dict:
+    assert wait_until(lambda: stats(lab)["clients"] == count, timeout), \
+        f"expected {count} open stream(s), /stats says {stats(lab)}"
+    return stats(lab)
+
+
+def publish_all(lab, messages) -> list[int]:
+    ids = []
+    for message in messages:
+        response = lab.publish(message)
+        assert response.status_code == 200, response.text
+        ids.append(response.json()["id"])
+    return ids
+
+
+def redis_config(redis_server, **extra) -> dict:
+    # A key of its own per test: the session's Redis is shared with other tests.
+    return {**FAST, "BROKER": "redis", "REDIS_URL": redis_server.url,
+            "REDIS_KEY": f"test:manual_sse:{uuid.uuid4().hex}", **extra}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- the stream
+
+def test_stream_headers_retry_hint_and_an_id_on_every_event(lab_server):
+    lab = lab_server("manual_sse", config={**FAST, "RETRY_MS": 1234})
+    with EventStream(lab.url + "/stream") as stream:
+        assert stream.status == 200
+        assert stream.headers["Content-Type"].startswith("text/event-stream")
+        assert stream.headers["Cache-Control"] == "no-cache"
+        assert stream.headers["X-Accel-Buffering"] == "no"
+        assert publish_all(lab, ["one", "two\nlines", "three"]) == [1, 2, 3]
+        events = stream.wait_for(3, type="notify")
+    assert stream.decoder.retry == 1234
+    assert [e.id for e in events] == ["1", "2", "3"]
+    assert [e.json() for e in events] == [{"message": "one"}, {"message": "two\nlines"}, {"message": "three"}]
+
+
+def test_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(lab_server):
+    lab = lab_server("manual_sse", config=FAST)
+    with EventStream(lab.url + "/stream") as first:
+        publish_all(lab, ["a", "b", "c"])
+        seen = first.wait_for(3, type="notify")
+    last = first.decoder.last_event_id
+    assert last == "3"
+    publish_all(lab, ["d", "e"])  # while the reader is away
+    with EventStream(lab.url + "/stream", last_event_id=last) as second:
+        publish_all(lab, ["f"])
+        resumed = second.wait_for(3, type="notify")
+        # Whatever arrives next is new: nothing already seen comes again.
+        publish_all(lab, ["g"])
+        resumed = second.wait_for(4, type="notify")
+    assert [e.json()["message"] for e in seen + resumed] == list("abcdefg")
+    assert [int(e.id) for e in seen + resumed] == list(range(1, 8))
+    assert stats(lab)["resumed"] == 1
+
+
+def test_last_event_id_as_query_parameter_and_the_header_wins(lab_server):
+    lab = lab_server("manual_sse", config=FAST)
+    publish_all(lab, ["a", "b", "c", "d"])
+    with EventStream(lab.url + "/stream?lastEventId=2") as by_query:
+        assert [e.id for e in by_query.wait_for(2, type="notify")] == ["3", "4"]
+    # A browser that reconnects sends the header, and its URL still has the old query.
+    with EventStream(lab.url + "/stream?lastEventId=1", last_event_id="3") as both:
+        assert [e.id for e in both.wait_for(1, type="notify")] == ["4"]
+        publish_all(lab, ["e"])
+        assert [e.id for e in both.wait_for(2, type="notify")] == ["4", "5"]
+
+
+def test_new_reader_learns_its_position_so_its_first_reconnect_misses_nothing(lab_server):
+    lab = lab_server("manual_sse", config=FAST)
+    publish_all(lab, ["before"])
+    with EventStream(lab.url + "/stream") as stream:
+        stream.wait_for_raw(b"retry:")
+    # No event arrived, yet the stream told the reader where it stands.
+    assert stream.events == []
+    assert stream.decoder.last_event_id == "1"
+    publish_all(lab, ["while away"])
+    with EventStream(lab.url + "/stream", last_event_id=stream.decoder.last_event_id) as again:
+        assert again.wait_for(1, type="notify")[0].json() == {"message": "while away"}
+
+
+def test_an_explicit_gap_event_when_the_missed_events_are_older_than_the_history(lab_server):
+    lab = lab_server("manual_sse", config={**FAST, "HISTORY": 3})
+    publish_all(lab, [f"m{i}" for i in range(1, 9)])  # ids 1..8; the history keeps 6, 7, 8
+    with EventStream(lab.url + "/stream", last_event_id="2") as stream:
+        events = stream.wait_for(4)
+    gap, *replayed = events
+    assert gap.type == "gap"
+    assert gap.json()["missed"] == 3  # ids 3, 4 and 5 are gone
+    assert gap.id == "5"  # the reader now stands just before the oldest kept event
+    assert [(e.type, e.id) for e in replayed] == [("notify", "6"), ("notify", "7"), ("notify", "8")]
+    assert stats(lab)["gaps"] == 1
+
+
+def test_an_id_from_before_a_restart_of_the_memory_broker_gives_a_gap(lab_server):
+    lab = lab_server("manual_sse", config=FAST)
+    publish_all(lab, ["a", "b", "c"])
+    lab.stop()
+    restarted = lab_server("manual_sse", config=FAST)  # a fresh process: ids start at 1 again
+    publish_all(restarted, ["new"])
+    with EventStream(restarted.url + "/stream", last_event_id="3") as stream:
+        gap, replayed = stream.wait_for(2)
+    assert gap.type == "gap" and gap.json()["reason"] == "ids restarted"
+    assert (replayed.type, replayed.id, replayed.json()) == ("notify", "1", {"message": "new"})
+
+
+def test_replay_plan_covers_every_case():
+    history = [Message.make(i, f"m{i}") for i in (4, 5, 6)]
+    assert plan_replay(None, 6, history).messages == []
+    assert [m.id for m in plan_replay("4", 6, history).messages] == [5, 6]
+    assert [m.id for m in plan_replay("3", 6, history).messages] == [4, 5, 6]
+    assert plan_replay("3", 6, history).gap is None
+    assert plan_replay("6", 6, history).messages == []
+    assert plan_replay("1", 6, history).gap["missed"] == 2
+    for odd in ("7", "abc", "-1", "1.5", "", "9" * 40):
+        replay = plan_replay(odd, 6, history)
+        assert replay.gap is not None and [m.id for m in replay.messages] == [4, 5, 6], odd
+
+
+# --------------------------------------------------------------------------- keep-alive and cleanup
+
+def test_keep_alive_comments_arrive_on_a_quiet_stream(lab_server):
+    lab = lab_server("manual_sse", config=FAST)
+    with EventStream(lab.url + "/stream") as stream:
+        raw = stream.wait_for_raw(b": keep-alive\n\n")
+        assert stream.wait_for_raw(b": keep-alive\n\n: keep-alive\n\n")
+    assert stream.events == []  # comments are never dispatched as events
+    assert raw.startswith(b": connected\n")
+
+
+@pytest.mark.parametrize("workers", [None, 1], ids=["dev-server", "gunicorn-gevent"])
+def test_subscriber_count_returns_to_zero_after_readers_leave(lab_server, workers):
+    lab = lab_server("manual_sse", config=FAST, workers=workers)
+    streams = [EventStream(lab.url + "/stream") for _ in range(3)]
+    try:
+        opened = wait_for_clients(lab, 3)
+        assert opened["subscribers"] == 3
+        publish_all(lab, ["hello"])
+        for stream in streams:
+            stream.wait_for(1, type="notify")
+    finally:
+        for stream in streams:
+            stream.close()
+    # Nothing is published now: only the keep-alive writes tell the server they left.
+    closed = wait_for_clients(lab, 0)
+    assert closed["subscribers"] == 0
+
+
+def test_server_can_end_every_stream_and_readers_resume(lab_server):
+    lab = lab_server("manual_sse", config=FAST)
+    stream = EventStream(lab.url + "/stream")
+    publish_all(lab, ["a"])
+    stream.wait_for(1)
+    assert lab.post("/disconnect_all").json() == {"disconnected": 1}
+    assert stream.ended.wait(5), "the stream should end when the server cuts it"
+    wait_for_clients(lab, 0)
+    publish_all(lab, ["b"])
+    with EventStream(lab.url + "/stream", last_event_id=stream.decoder.last_event_id) as again:
+        assert [e.json()["message"] for e in again.wait_for(1)] == ["b"]
+    assert stats(lab)["cut_by_server"] == 1
+
+
+def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_server):
+    lab = lab_server("manual_sse", config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 8})
+    host, port = lab.url.rsplit("//", 1)[1].rsplit(":", 1)
+    # A raw socket that sends the request and then never reads: its kernel buffers
+    # fill up, the server's writes block, and its queue fills behind them.
+    stalled = socket.create_connection((host, int(port)))
+    try:
+        stalled.sendall(f"GET /stream HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        wait_for_clients(lab, 1)
+        server = psutil.Process(lab.pid)
+        before = server.memory_info().rss
+        big = "x" * 60_000
+        total = 0
+        for i in range(150):  # ≈ 9 MB in all, more than the socket buffers hold
+            total += len(big)
+            assert lab.publish(f"{i} {big}").status_code == 200
+        after = wait_for_clients(lab, 0)
+        assert after["cut_slow"] == 1 and after["subscribers"] == 0
+        # The server kept at most its history and one full queue, not the backlog.
+        assert server.memory_info().rss - before < total / 2
+        # The server closed the connection: after the data already in flight, EOF.
+        stalled.settimeout(10)
+        while stalled.recv(1 << 20):
+            pass
+    finally:
+        stalled.close()
+    # The reader can come back and resume from the history.
+    with EventStream(lab.url + "/stream", last_event_id="147") as again:
+        assert [e.id for e in again.wait_for(3, type="notify")] == ["148", "149", "150"]
+
+
+# --------------------------------------------------------------------------- bad input
+
+LONG = "é" * (MAX_MESSAGE_BYTES // 2 + 1)  # 2 bytes each in UTF-8: just over 64 KiB
+
+
+BAD_NOTIFICATIONS = {
+    "text/plain": ({"data": '{"message": "hi"}', "headers": {"Content-Type": "text/plain"}}, 415),
+    "broken JSON": ({"data": "{not json", "headers": {"Content-Type": "application/json"}}, 400),
+    "not UTF-8": ({"data": b'{"message": "\xff"}', "headers": {"Content-Type": "application/json"}}, 400),
+    "not an object": ({"json": ["message", "hi"]}, 400),
+    "no message": ({"json": {"text": "hi"}}, 400),
+    "not a string": ({"json": {"message": 42}}, 400),
+    "blank": ({"json": {"message": "   "}}, 400),
+    "over 64 KiB": ({"json": {"message": LONG}}, 413),
+    "over 1 MiB": ({"data": b"x" * (1024 * 1024 + 1), "headers": {"Content-Type": "application/json"}}, 413),
+}
+
+
+def test_bad_notifications_are_refused_with_json_and_nothing_is_published(lab_server):
+    lab = lab_server("manual_sse", config=FAST)
+    with EventStream(lab.url + "/stream") as stream:
+        for case, (kwargs, status) in BAD_NOTIFICATIONS.items():
+            response = lab.post("/send_notification", **kwargs)
+            assert response.status_code == status, (case, response.text)
+            assert response.headers["Content-Type"] == "application/json", case
+            assert response.json()["error"], case
+        # A good message afterwards is id 1 and the only event: nothing half-published.
+        assert lab.publish("ok").json()["id"] == 1
+        assert [e.json() for e in stream.wait_for(1)] == [{"message": "ok"}]
+        assert stream.events == stream.wait_for(1)
+    assert stats(lab)["last_id"] == 1
+
+
+def test_classroom_token_guards_publishing_and_cutting(lab_server):
+    lab = lab_server("manual_sse", config={**FAST, "PUBLISH_TOKEN": "s3cret"})
+    assert lab.publish("hi").status_code == 401
+    assert lab.post("/disconnect_all").status_code == 401
+    ok = lab.publish("hi", headers={"Authorization": "Bearer s3cret"})
+    assert ok.status_code == 200 and ok.json()["id"] == 1
+
+
+# --------------------------------------------------------------------------- Redis backend
+
+def test_redis_backend_shares_ids_and_messages_across_processes(lab_server, redis_server):
+    config = redis_config(redis_server)
+    one = lab_server("manual_sse", config=config)
+    two = lab_server("manual_sse", config=config)
+    assert stats(one)["pid"] != stats(two)["pid"]
+    with EventStream(one.url + "/stream") as on_one, EventStream(two.url + "/stream") as on_two:
+        ids = publish_all(one, ["a", "b"]) + publish_all(two, ["c"]) + publish_all(one, ["d"])
+        assert ids == [1, 2, 3, 4]
+        for stream in (on_one, on_two):
+            events = stream.wait_for(4, type="notify")
+            assert [(e.id, e.json()["message"]) for e in events] == [("1", "a"), ("2", "b"), ("3", "c"), ("4", "d")]
+    assert stats(two)["broker"] == "redis" and stats(two)["last_id"] == 4
+
+
+def test_several_gunicorn_workers_use_redis_and_every_reader_gets_every_message(lab_server):
+    lab = lab_server("manual_sse", config=FAST, workers=2)  # `labs run` starts Redis for us
+    assert stats(lab)["broker"] == "redis"
+    streams = [EventStream(lab.url + "/stream") for _ in range(6)]
+    try:
+        ids = publish_all(lab, [f"m{i}" for i in range(5)])
+        assert ids == [1, 2, 3, 4, 5]
+        for stream in streams:
+            assert [e.id for e in stream.wait_for(5, type="notify")] == ["1", "2", "3", "4", "5"]
+    finally:
+        for stream in streams:
+            stream.close()
+
+
+def test_redis_backend_resumes_across_a_server_restart(lab_server, redis_server):
+    config = redis_config(redis_server, HISTORY=50)
+    lab = lab_server("manual_sse", config=config)
+    with EventStream(lab.url + "/stream") as stream:
+        publish_all(lab, ["a", "b"])
+        stream.wait_for(2)
+    lab.stop()
+    restarted = lab_server("manual_sse", config=config)
+    assert publish_all(restarted, ["c"]) == [3]  # the ids carry on
+    with EventStream(restarted.url + "/stream", last_event_id=stream.decoder.last_event_id) as again:
+        events = again.wait_for(1, type="notify")
+        publish_all(restarted, ["d"])
+        events = again.wait_for(2, type="notify")
+    assert [(e.id, e.json()["message"]) for e in events] == [("3", "c"), ("4", "d")]
+    assert not any(e.type == "gap" for e in again.events)
+
+
+def test_redis_backend_reports_a_gap_beyond_its_capped_stream(lab_server, redis_server):
+    lab = lab_server("manual_sse", config=redis_config(redis_server, HISTORY=2))
+    publish_all(lab, ["a", "b", "c", "d", "e"])
+    assert stats(lab)["history"] == 2
+    with EventStream(lab.url + "/stream", last_event_id="1") as stream:
+        gap, *rest = stream.wait_for(3)
+    assert gap.type == "gap" and gap.json()["missed"] == 2
+    assert [e.id for e in rest] == ["4", "5"]
+
+
+# --------------------------------------------------------------------------- browser
+
+def received(page) -> list[dict]:
+    return page.evaluate("window.manualSse.received")
+
+
+def wait_received(page, count: int) -> list[dict]:
+    page.wait_for_function(f"window.manualSse && window.manualSse.received.length >= {count}", timeout=15_000)
+    return received(page)
+
+
+@pytest.mark.browser
+def test_browser_reconnects_by_itself_and_gets_what_was_published_meanwhile(lab_server, page):
+    lab = lab_server("manual_sse", config={**FAST, "RETRY_MS": 1500})
+    page.goto(lab.url + "/")
+    page.wait_for_function("window.manualSse && window.manualSse.opens() === 1")
+    publish_all(lab, ["before 1", "before 2"])
+    wait_received(page, 2)
+    assert lab.post("/disconnect_all").json()["disconnected"] == 1
+    wait_for_clients(lab, 0)
+    publish_all(lab, ["during 1", "during 2"])  # the browser is waiting out its retry
+    got = wait_received(page, 4)
+    publish_all(lab, ["after"])
+    got = wait_received(page, 5)
+    assert [m["message"] for m in got] == ["before 1", "before 2", "during 1", "during 2", "after"]
+    assert [m["id"] for m in got] == ["1", "2", "3", "4", "5"]
+    assert page.evaluate("window.manualSse.opens()") == 2
+    # The reconnect said where the page was: EventSource sent Last-Event-ID itself.
+    assert stats(lab)["last_resume_id"] == "2"
+    # The text went in as text: markup in a message is not turned into elements.
+    publish_all(lab, ["<img src=x onerror=alert(1)>"])
+    wait_received(page, 6)
+    assert page.locator("#notifications img").count() == 0
+    assert page.locator("#notifications li").first.text_content() == "<img src=x onerror=alert(1)>"
+
+
+@pytest.mark.browser
+def test_browser_resumes_across_a_server_restart_with_the_redis_backend(lab_server, private_redis, page):
+    config = redis_config(private_redis, RETRY_MS=500)
+    port = free_port()
+    lab = lab_server("manual_sse", config=config, extra_args=["--port", str(port)])
+    # A second process on the same Redis keeps accepting notifications while the
+    # first one is down, as another worker or instance would.
+    other = lab_server("manual_sse", config=config)
+    page.goto(lab.url + "/")
+    page.wait_for_function("window.manualSse && window.manualSse.opens() === 1")
+    publish_all(lab, ["one", "two"])
+    wait_received(page, 2)
+    lab.stop()
+    publish_all(other, ["while down 1", "while down 2"])
+    restarted = lab_server("manual_sse", config=config, extra_args=["--port", str(port)])
+    assert restarted.url == lab.url
+    got = wait_received(page, 4)
+    publish_all(restarted, ["after restart"])
+    got = wait_received(page, 5)
+    assert [m["message"] for m in got] == ["one", "two", "while down 1", "while down 2", "after restart"]
+    assert [m["id"] for m in got] == ["1", "2", "3", "4", "5"]
+    assert page.evaluate("window.manualSse.gaps.length") == 0
+    assert stats(restarted)["last_resume_id"] == "2"
