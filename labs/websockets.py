@@ -1,0 +1,285 @@
+"""Lab ``websockets``: Flask-SocketIO over a real WebSocket, both ways.
+
+What the lab offers (notebook 07 walks through it):
+
+- the notification interface every transport shares: ``POST /send_notification`` with
+  ``{"message": "..."}`` (validated by :func:`labs.notify.read_notification`) emits a
+  Socket.IO event ``notify`` ``{"message": ...}`` to every connected client;
+- a chat with rooms: clients ``join`` / ``leave`` a room and send ``chat`` messages that
+  the server broadcasts to that room.  Every client event is answered with an
+  acknowledgement (``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``), and anything
+  malformed also gets an ``error`` event back to its sender only; nothing malformed is
+  ever broadcast;
+- ``GET /stats``: ``{"clients": N}`` (every process's clients when Redis is shared).
+
+Transport: WebSocket only.  Socket.IO normally starts with HTTP long-polling and upgrades;
+this lab refuses polling so that what a student sees on the wire is the WebSocket.  It also
+matters with several server processes: a polling client's requests could land on a
+worker that has never heard of its session (polling needs sticky sessions), whereas a
+WebSocket is one TCP connection held by one worker for its whole life.
+
+Several processes (``python -m labs run websockets --workers 2``, or two lab processes
+given the same ``REDIS_URL``) share a Redis message queue, so an ``emit`` in one process
+reaches the clients connected to every process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from typing import Any
+
+from flask import jsonify, request
+from flask_socketio import SocketIO, emit, join_room, leave_room, rooms
+
+from labs.notify import read_notification
+from labs.webapp import MAX_CONTENT_LENGTH, create_lab_app
+
+# No GUNICORN_WORKER_CLASS here: gunicorn's default gevent worker serves WebSockets (through
+# simple-websocket, as gevent-websocket is not installed) when Flask-SocketIO runs in its
+# "gevent" async mode, which choose_async_mode() picks once gevent has patched the standard
+# library.  tests/test_websockets.py checks the transport under `--workers 2`.
+
+# Limits on what a client may send.  A chat line is short; the notification limit (64 KiB)
+# is for the instructor's POSTs, not for every browser in the room.
+MAX_CHAT_BYTES = 4 * 1024
+MAX_ROOM_CHARS = 40
+MAX_NAME_CHARS = 32
+DEFAULT_ROOM = "lobby"
+
+# The Redis channel the processes of one lab share (config SOCKETIO_CHANNEL); two labs on
+# one Redis with different channels do not hear each other.
+DEFAULT_CHANNEL = "labs-websockets"
+# Per-process client counts live under "<channel>:clients:<process>" (see ClientCount).
+COUNT_TTL_SECONDS = 30
+
+
+class ClientError(Exception):
+    """Something a client sent that the server refuses; the client is told, nobody else."""
+
+    def __init__(self, error: str, detail: str = "") -> None:
+        super().__init__(error)
+        self.error = error
+        self.detail = detail
+
+    def body(self) -> dict[str, str]:
+        body = {"error": self.error}
+        if self.detail:
+            body["detail"] = self.detail
+        return body
+
+
+def choose_async_mode() -> str:
+    """"gevent" inside gunicorn's gevent worker (the stdlib is patched), else "threading".
+
+    Flask-SocketIO would pick gevent whenever it is installed, but under Werkzeug's
+    threaded development server nothing runs gevent's loop, so greenlets would never
+    run: there the plain threading mode (with simple-websocket) is the right one.
+    """
+    try:
+        from gevent import monkey
+    except ImportError:
+        return "threading"
+    return "gevent" if monkey.is_module_patched("socket") else "threading"
+
+
+def close_after_websocket(wsgi_app):
+    """WSGI middleware: end the TCP connection once a WebSocket session on Werkzeug is over.
+
+    Under Werkzeug, engineio signals "this connection was a WebSocket, it is finished" by
+    raising ConnectionError.  Werkzeug then treats the socket as a keep-alive HTTP
+    connection and waits for another request line, while the client, having sent its
+    close frame, waits (3 s in websocket-client) for the connection to end.  Shutting
+    the socket down here ends both waits at once; what was already sent is still delivered.
+    """
+
+    def app(environ, start_response):
+        try:
+            return wsgi_app(environ, start_response)
+        except ConnectionError:
+            sock = environ.get("werkzeug.socket")
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            raise
+
+    return app
+
+
+def _text(data: dict, field: str, *, max_chars: int | None = None, max_bytes: int | None = None,
+          default: str | None = None) -> str:
+    """``data[field]`` as a non-empty string within its limit, or a ClientError."""
+    value = data.get(field, default)
+    if value is None:
+        raise ClientError(f"missing field {field!r}", f'send {{"{field}": "..."}}')
+    if not isinstance(value, str):
+        raise ClientError(f"field {field!r} must be a string", f"got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise ClientError(f"field {field!r} is empty", "send some text")
+    if max_chars is not None and len(value) > max_chars:
+        raise ClientError(f"field {field!r} is too long", f"{len(value)} characters; the limit is {max_chars}")
+    if max_bytes is not None:
+        size = len(value.encode("utf-8"))
+        if size > max_bytes:
+            raise ClientError("message too large", f"{size} bytes of UTF-8; the limit is {max_bytes} bytes")
+    return value
+
+
+def _object(data: Any) -> dict:
+    if not isinstance(data, dict):
+        raise ClientError("expected an object", f"send {{...}}, not {type(data).__name__}")
+    return data
+
+
+class ClientCount:
+    """How many Socket.IO clients are connected: this process's, plus every other's via Redis.
+
+    Each process keeps its own count under a key of its own that expires unless refreshed,
+    so a process that dies without saying goodbye stops being counted within
+    ``COUNT_TTL_SECONDS``.
+    """
+
+    def __init__(self, redis_url: str | None, channel: str) -> None:
+        self.local: set[str] = set()
+        self._lock = threading.Lock()
+        self._redis = None
+        self._prefix = f"{channel}:clients:"
+        self._key = self._prefix + f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        if redis_url:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+    def add(self, sid: str) -> None:
+        with self._lock:
+            self.local.add(sid)
+        self.publish()
+
+    def discard(self, sid: str) -> None:
+        with self._lock:
+            self.local.discard(sid)
+        self.publish()
+
+    def publish(self) -> None:
+        if self._redis is not None:
+            try:
+                self._redis.set(self._key, len(self.local), ex=COUNT_TTL_SECONDS)
+            except Exception:  # the count is informational; never fail a connection over it
+                pass
+
+    def total(self) -> int:
+        if self._redis is None:
+            return len(self.local)
+        try:
+            keys = list(self._redis.scan_iter(match=self._prefix + "*", count=100))
+            values = self._redis.mget(keys) if keys else []
+            return sum(int(v) for v in values if v is not None)
+        except Exception:
+            return len(self.local)
+
+
+def create_app(config=None):
+    app = create_lab_app("websockets", config)
+    redis_url = app.config.get("REDIS_URL")
+    channel = app.config.get("SOCKETIO_CHANNEL", DEFAULT_CHANNEL)
+    socketio = SocketIO(
+        app,
+        async_mode=choose_async_mode(),
+        # Several processes share one Redis queue: emit() here reaches clients everywhere.
+        message_queue=redis_url or None,
+        channel=channel,
+        # WebSocket only (see the module doc): polling is refused with 400.
+        transports=["websocket"],
+        # Same limit as HTTP bodies; a bigger frame closes the connection.  Messages between
+        # MAX_CHAT_BYTES and this get a polite `error` event instead.
+        max_http_buffer_size=MAX_CONTENT_LENGTH,
+        # cors_allowed_origins is left at its default (same origin only): a page on another
+        # site cannot open a socket here with the visitor's cookies.
+    )
+    app.wsgi_app = close_after_websocket(app.wsgi_app)  # wraps SocketIO's middleware
+    count = ClientCount(redis_url, channel)
+    app.config["WEBSOCKETS_ASYNC_MODE"] = socketio.async_mode
+
+    if redis_url:
+        def refresh_count() -> None:
+            # Keep this process's count key alive (it expires if the process dies).
+            while True:
+                socketio.sleep(COUNT_TTL_SECONDS / 3)
+                count.publish()
+
+        socketio.start_background_task(refresh_count)
+
+    # -- HTTP -------------------------------------------------------------------------------
+    @app.post("/send_notification")
+    def send_notification():
+        message = read_notification()  # every check first: nothing is ever half-sent
+        socketio.emit("notify", {"message": message})
+        return jsonify(status="sent", message=message)
+
+    @app.get("/stats")
+    def stats():
+        return jsonify(clients=count.total(), this_process=len(count.local),
+                       async_mode=socketio.async_mode, message_queue=bool(redis_url))
+
+    # -- Socket.IO ----------------------------------------------------------------------------
+    def refuse(exc: ClientError) -> dict:
+        # The `error` event goes to the sender only; the ack says the same to its callback.
+        emit("error", exc.body(), to=request.sid)
+        return {"ok": False, **exc.body()}
+
+    @socketio.on("connect")
+    def on_connect(auth=None):
+        count.add(request.sid)
+        emit("welcome", {"sid": request.sid, "default_room": DEFAULT_ROOM})
+
+    @socketio.on("disconnect")
+    def on_disconnect(reason=None):
+        # Nothing is kept for a client that left: unlike SSE's Last-Event-ID, a Socket.IO
+        # client that reconnects gets only what is sent after it is back.
+        count.discard(request.sid)
+
+    @socketio.on("join")
+    def on_join(data=None):
+        try:
+            room = _text(_object(data), "room", max_chars=MAX_ROOM_CHARS)
+        except ClientError as exc:
+            return refuse(exc)
+        join_room(room)
+        return {"ok": True, "room": room, "rooms": sorted(r for r in rooms() if r != request.sid)}
+
+    @socketio.on("leave")
+    def on_leave(data=None):
+        try:
+            room = _text(_object(data), "room", max_chars=MAX_ROOM_CHARS)
+        except ClientError as exc:
+            return refuse(exc)
+        leave_room(room)
+        return {"ok": True, "room": room, "rooms": sorted(r for r in rooms() if r != request.sid)}
+
+    @socketio.on("chat")
+    def on_chat(data=None):
+        try:
+            data = _object(data)
+            room = _text(data, "room", max_chars=MAX_ROOM_CHARS)
+            text = _text(data, "text", max_bytes=MAX_CHAT_BYTES)
+            name = _text(data, "name", max_chars=MAX_NAME_CHARS, default="anonymous")
+            if room not in rooms():
+                raise ClientError("not in that room", f"join {room!r} before sending to it")
+        except ClientError as exc:
+            return refuse(exc)
+        message = {"id": uuid.uuid4().hex[:12], "room": room, "name": name, "text": text}
+        # To everyone in the room, the sender included, on every process (via Redis).
+        socketio.emit("chat", message, to=room)
+        return {"ok": True, "id": message["id"]}
+
+    @socketio.on("*")
+    def on_unknown(event, data=None):
+        # Any other event name is a client bug worth telling the client about.
+        return refuse(ClientError("unknown event", f"{event!r}; this server handles join, leave and chat"))
+
+    return app
