@@ -1,0 +1,116 @@
+"""The README's commands run as written.
+
+Every command in the README's shell blocks is taken from the file and run the way a new
+user would: long-running ones (`make lab`, `python -m labs run`) until they answer, then
+stopped with Ctrl-C.  `make test` is the command running this very test, so it is only
+checked to exist (in .ci/run, tests/test_setup_files.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from labs.processes import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def readme_commands() -> list[str]:
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+        for line in block.splitlines():
+            command = line.split("#", 1)[0].strip()
+            if command:
+                commands.append(command)
+    return commands
+
+
+COMMANDS = readme_commands()
+
+
+def start(command: str, env=None) -> subprocess.Popen:
+    return subprocess.Popen(shlex.split(command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True, env=env)
+
+
+def read_until(process: subprocess.Popen, pattern: str, timeout: float = 120) -> re.Match:
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.search(pattern, line)
+        if match:
+            return match
+    raise AssertionError(f"{pattern!r} never appeared; output:\n{''.join(seen)[-3000:]}")
+
+
+def interrupt(process: subprocess.Popen, sig: int = signal.SIGINT) -> int:
+    os.killpg(process.pid, sig)
+    try:
+        return process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+
+
+def test_readme_names_the_two_commands():
+    assert COMMANDS[:2] == ["make lab", "make test"]
+
+
+def test_make_lab_serves_the_workbook():
+    lab = start("make lab", env={**os.environ, "JUPYTER_PORT": "0"})
+    try:
+        match = read_until(lab, r"(http://127\.0\.0\.1:\d+/lab\?token=\w+)")
+        assert wait_until(lambda: _answers(match.group(1)), 30)
+        page = requests.get(match.group(1), timeout=30)
+        assert page.status_code == 200 and "JupyterLab" in page.text
+        base, token = match.group(1).split("/lab?token=")
+        listing = requests.get(f"{base}/api/contents", params={"token": token}, timeout=10).json()
+        names = {item["name"] for item in listing["content"]}
+        assert "00_welcome_and_setup.ipynb" in names, "JupyterLab opens on notebooks/"
+    finally:
+        # JupyterLab answers one Ctrl-C with a y/n question; SIGTERM ends it outright.
+        interrupt(lab, signal.SIGTERM)
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c.startswith(".venv/bin/python -m labs")])
+def test_lab_commands_run_as_written(command):
+    if " run " not in command:
+        result = subprocess.run(shlex.split(command), cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip()
+        return
+    # The README says port 5000; a test must not depend on it being free.
+    process = start(command + " --port 0")
+    try:
+        url = read_until(process, r"serving on (http://\S+)").group(1)
+        assert wait_until(lambda: _healthy(url), 30)
+    finally:
+        assert interrupt(process) == 0
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(url + "/health", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
