@@ -15,6 +15,7 @@ them all at once by setting the ``stop`` event and cancelling their tasks.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import random
 import time
@@ -40,6 +41,7 @@ class Client:
         self.host, self.port, self.tally = host, port, tally
         self.requests = 0
         self.errors = 0
+        self.error_kinds: collections.Counter[str] = collections.Counter()
         self.reconnects = 0
         self._conns: list[Connection] = []
 
@@ -58,6 +60,17 @@ class Client:
 
     def counters(self) -> tuple[int, int, int]:
         return self.requests, self.bytes_in, self.bytes_out
+
+    def failed(self, why: str) -> None:
+        self.errors += 1
+        self.error_kinds[why] += 1
+
+    def progress(self) -> tuple[int, int]:
+        """(warm-ups, measured messages) received so far: the harness waits on these."""
+        return self.tally.warm, self.tally.delivered
+
+    def finish(self) -> None:
+        """After the run: parse whatever was recorded but not parsed yet into the tally."""
 
     async def run(self, stop: asyncio.Event) -> None:
         raise NotImplementedError
@@ -111,8 +124,8 @@ class PollClient(Client):
             self.requests += 1
             try:
                 head, body = await conn.exchange(self._request())
-            except (OSError, HttpError):
-                self.errors += 1
+            except (OSError, HttpError) as exc:
+                self.failed(type(exc).__name__)
                 conn.close()
                 await asyncio.sleep(ERROR_PAUSE)
                 continue
@@ -126,7 +139,7 @@ class PollClient(Client):
                 if data.get("more") and self.interval:
                     next_at = loop.time()  # a batched answer: the rest waits, ask again now
             elif head.status != 304:
-                self.errors += 1
+                self.failed(f"HTTP {head.status}")
                 await asyncio.sleep(ERROR_PAUSE)
 
 

@@ -19,6 +19,7 @@ reported apart); peak memory is over the whole run.
 from __future__ import annotations
 
 import asyncio
+import collections
 import math
 import os
 import secrets
@@ -61,6 +62,7 @@ class Result:
     bytes_per_msg: float = math.nan
     requests_per_client_min: float = math.nan
     cpu_s: float = math.nan
+    client_cpu_s: float = math.nan  # this process (all clients): near 1 s/s means the clients limit
     peak_mib: float = math.nan
     setup_s: float = math.nan
     setup_requests: int = 0
@@ -111,7 +113,7 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
             tasks.append(asyncio.create_task(client.run(stop)))
             if i % CONNECT_BATCH == CONNECT_BATCH - 1:
                 await asyncio.sleep(0.05)
-        ready = lambda: all(c.tally.warm for c in clients)  # noqa: E731
+        ready = lambda: all(c.progress()[0] for c in clients)  # noqa: E731
         deadline = time.monotonic() + SETUP_TIMEOUT
         k = 0
         while not ready() and time.monotonic() < deadline:
@@ -119,7 +121,7 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
             k += 1
             await _wait(ready, 0.3 + transport.interval)
         await asyncio.sleep(SETTLE)  # warm-ups still on their way land before the window
-        result.not_ready = sum(1 for c in clients if not c.tally.warm)
+        result.not_ready = sum(1 for c in clients if not c.progress()[0])
         result.setup_s = time.monotonic() - started
         result.setup_requests = _totals(clients)[0]
 
@@ -128,14 +130,15 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
         if sampler is not None:
             sampler.sample()
             cpu_before = sampler.cpu_seconds()
-        window_start = time.monotonic()
+        window_start, client_cpu = time.monotonic(), time.process_time()
         for seq in range(result.messages):
             await asyncio.sleep(max(0.0, window_start + seq / result.rate - time.monotonic()))
             if await publisher.publish(stamp(run, seq, time.time())):
                 published.add(seq)
-        complete = lambda: all(len(c.tally.latencies) >= len(published) for c in clients)  # noqa: E731
+        complete = lambda: all(c.progress()[1] >= len(published) for c in clients)  # noqa: E731
         await _wait(complete, transport.drain_seconds)
         result.window_s = time.monotonic() - window_start
+        result.client_cpu_s = time.process_time() - client_cpu
         after = _totals(clients)
         if sampler is not None:
             sampler.sample()
@@ -151,6 +154,7 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
         await asyncio.gather(*tasks, return_exceptions=True)
         for client in clients:
             client.close()
+            client.finish()
         publisher.close()
 
     result.published = len(published)
@@ -163,6 +167,11 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
     if n and result.window_s:
         result.requests_per_client_min = result.requests / n / result.window_s * 60
     result.errors = sum(c.errors for c in clients) + publisher.failures
+    kinds = sum((c.error_kinds for c in clients), collections.Counter())
+    if kinds:
+        result.note = _join(result.note, "client errors: " + ", ".join(f"{k} ×{v}" for k, v in kinds.most_common(3)))
+    if publisher.failures:
+        result.note = _join(result.note, f"{publisher.failures} publishes failed")
     result.reconnects = sum(c.reconnects for c in clients)
     return clients
 

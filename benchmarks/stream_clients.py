@@ -1,6 +1,6 @@
 """Clients that hold one connection open: an SSE reader and a Socket.IO WebSocket client.
 
-Both parse the wire themselves (the kit's :class:`~labs.sse.EventStreamDecoder` for SSE,
+Both take the wire apart themselves (the kit's :class:`~labs.sse.EventStreamDecoder` for SSE,
 a minimal RFC 6455 framer for the WebSocket) so that every byte is counted and a
 thousand of them fit in one process.  A dropped connection is re-opened the way each
 transport's browser client would: EventSource by itself with ``Last-Event-ID``; the
@@ -17,19 +17,43 @@ import struct
 import time
 
 from benchmarks.clients import ERROR_PAUSE, Client
-from benchmarks.minihttp import HttpError, ResponseParser, request_bytes
+from benchmarks.minihttp import HttpError, ResponseParser, open_recorder, request_bytes
 from labs.sse import EventStreamDecoder
 
 MAX_RECONNECTS = 5  # bounded: a server that keeps dropping us is a result, not a loop
 
 
+def quick_counts(data: bytes) -> tuple[int, int]:
+    """(warm-ups, measured messages) in a chunk, without parsing: the keys of the stamps.
+
+    Only the harness's waiting uses these; the results come from the real parse.  A key
+    split across two chunks is missed, which at worst makes the harness wait its drain time.
+    """
+    return data.count(b"warm"), data.count(b"seq")
+
+
 class SSEClient(Client):
-    """``GET /stream`` read as EventSource would: ``notify`` events go to the tally."""
+    """``GET /stream`` read as EventSource would: ``notify`` events go to the tally.
+
+    The bytes are recorded as they arrive and decoded afterwards by the kit's own
+    browser-exact decoder (:class:`labs.sse.EventStreamDecoder`); see
+    :class:`~benchmarks.minihttp.Recorder` for why.
+    """
 
     def __init__(self, host, port, tally, path: str = "/stream") -> None:
         super().__init__(host, port, tally)
         self.path = path
         self.last_event_id: str | None = None
+        self.seen = [0, 0]
+        self._parsed: set[int] = set()
+
+    def _count(self, data: bytes) -> None:
+        warm, measured = quick_counts(data)
+        self.seen[0] += warm
+        self.seen[1] += measured
+
+    def progress(self) -> tuple[int, int]:
+        return self.seen[0], self.seen[1]
 
     async def run(self, stop: asyncio.Event) -> None:
         for attempt in range(MAX_RECONNECTS + 1):
@@ -39,38 +63,41 @@ class SSEClient(Client):
                 self.reconnects += 1
                 await asyncio.sleep(ERROR_PAUSE)
             try:
-                await self._read_stream()
-            except (OSError, HttpError, ValueError):
-                self.errors += 1
+                recorder = await open_recorder(self.host, self.port, self._count)
+            except OSError as exc:
+                self.failed(type(exc).__name__)
+                continue
+            self._conns.append(recorder)
+            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+            if self.last_event_id:
+                headers["Last-Event-ID"] = self.last_event_id
+            recorder.send(request_bytes("GET", self.path, f"{self.host}:{self.port}", headers))
+            self.requests += 1
+            await recorder.closed  # the server ended the stream: reconnect as EventSource does
+            self._parse(len(self._conns) - 1)
 
-    async def _read_stream(self) -> None:
-        conn = self.connection()
-        await conn.connect()
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        if self.last_event_id:
-            headers["Last-Event-ID"] = self.last_event_id
-        conn.send(request_bytes("GET", self.path, f"{self.host}:{self.port}", headers))
-        self.requests += 1
+    def _parse(self, index: int) -> None:
+        if index in self._parsed:
+            return
+        self._parsed.add(index)
         parser, decoder = ResponseParser(), EventStreamDecoder()
         try:
-            while True:
-                data = await conn.read()
-                now = time.time()
-                if not data:
-                    return
-                head, chunks, done = parser.feed(data)
+            for now, data in self._conns[index].chunks:
+                head, chunks, _done = parser.feed(data)
                 if head is not None and head.status != 200:
-                    raise HttpError(f"stream answered {head.status}")
+                    raise HttpError(f"HTTP {head.status}")
                 for chunk in chunks:
                     for event in decoder.feed(chunk):
                         if event.type == "notify":
                             self.tally.record(json.loads(event.data).get("message"), now)
-                if decoder.last_event_id:
-                    self.last_event_id = decoder.last_event_id
-                if done:
-                    return
-        finally:
-            conn.close()
+        except (HttpError, ValueError) as exc:
+            self.failed(str(exc)[:40] if isinstance(exc, HttpError) else "bad event")
+        if decoder.last_event_id:
+            self.last_event_id = decoder.last_event_id
+
+    def finish(self) -> None:
+        for index in range(len(self._conns)):
+            self._parse(index)
 
 
 # ---------------------------------------------------------------------- Socket.IO
@@ -138,10 +165,19 @@ class SocketIOClient(Client):
 
     The protocol, as much as a notification reader needs: the server opens with ``0{...}``,
     we join the default namespace with ``40``, events arrive as ``42["notify", {...}]``, and
-    the server's ping ``2`` must be answered ``3`` or it drops us.
+    the server's ping ``2`` must be answered ``3`` or it drops us.  Frames are taken apart
+    as they arrive (pings cannot wait); the events' JSON is parsed after the run.
     """
 
     PATH = "/socket.io/?EIO=4&transport=websocket"
+
+    def __init__(self, host, port, tally) -> None:
+        super().__init__(host, port, tally)
+        self.seen = [0, 0]
+        self.events: list[tuple[float, str]] = []
+
+    def progress(self) -> tuple[int, int]:
+        return self.seen[0], self.seen[1]
 
     async def run(self, stop: asyncio.Event) -> None:
         for attempt in range(MAX_RECONNECTS + 1):
@@ -152,50 +188,64 @@ class SocketIOClient(Client):
                 await asyncio.sleep(ERROR_PAUSE)
             try:
                 await self._session()
-            except (OSError, HttpError, ValueError):
-                self.errors += 1
+            except (OSError, HttpError, ValueError) as exc:
+                self.failed(str(exc)[:40] if isinstance(exc, HttpError) else type(exc).__name__)
 
     async def _session(self) -> None:
-        conn = self.connection()
-        await conn.connect()
+        parser, frames = ResponseParser(no_body=True), FrameReader()
+        state = {"recorder": None}
+
+        def on_data(data: bytes) -> None:
+            recorder = state["recorder"]
+            if parser.head is None:
+                parser.feed(data)
+                if parser.head is None:
+                    return
+                if parser.head.status != 101:
+                    recorder.close()
+                    return
+                data = parser.leftover
+            now = time.time()
+            for opcode, payload in frames.feed(data):
+                if opcode == 8:  # close
+                    recorder.close()
+                elif opcode == 9:  # ping frame: pong with the same payload
+                    recorder.send(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
+                elif opcode == 1:
+                    self._packet(recorder, payload, now)
+
+        recorder = await open_recorder(self.host, self.port, on_data)
+        state["recorder"] = recorder
+        self._conns.append(recorder)
         key = base64.b64encode(os.urandom(16)).decode()
-        conn.send(request_bytes("GET", self.PATH, f"{self.host}:{self.port}", {
+        recorder.send(request_bytes("GET", self.PATH, f"{self.host}:{self.port}", {
             "Upgrade": "websocket", "Connection": "Upgrade",
             "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13"}))
         self.requests += 1
-        parser, frames = ResponseParser(no_body=True), FrameReader()
         try:
-            while parser.head is None:
-                data = await conn.read()
-                if not data:
-                    raise HttpError("closed during the WebSocket handshake")
-                parser.feed(data)
-            if parser.head.status != 101:
-                raise HttpError(f"upgrade answered {parser.head.status}")
-            pending = parser.leftover
-            while True:
-                now = time.time()
-                for opcode, payload in frames.feed(pending):
-                    if opcode == 8:  # close
-                        return
-                    if opcode == 9:  # ping frame: pong with the same payload
-                        conn.send(bytes([0x8A, 0x80 | len(payload)]) + b"\0\0\0\0" + payload)
-                    elif opcode == 1:
-                        self._packet(conn, payload.decode(), now)
-                pending = await conn.read()
-                if not pending:
-                    return
+            await recorder.closed
         finally:
-            conn.close()
+            recorder.close()
+        if parser.head is not None and parser.head.status != 101:
+            raise HttpError(f"HTTP {parser.head.status}")
 
-    def _packet(self, conn, packet: str, now: float) -> None:
-        if packet.startswith("0"):  # Engine.IO open: connect to the default namespace
-            conn.send(ws_frame("40"))
-        elif packet == "2":  # Engine.IO ping
-            conn.send(ws_frame("3"))
-        elif packet.startswith("42"):
-            name, *args = json.loads(packet[2:])
+    def _packet(self, recorder, payload: bytes, now: float) -> None:
+        if payload[:2] == b"42":
+            self.events.append((now, payload[2:].decode()))
+            warm, measured = quick_counts(payload)
+            self.seen[0] += warm
+            self.seen[1] += measured
+        elif payload[:1] == b"0":  # Engine.IO open: connect to the default namespace
+            recorder.send(ws_frame("40"))
+        elif payload == b"2":  # Engine.IO ping
+            recorder.send(ws_frame("3"))
+        elif payload[:2] == b"44":  # namespace connection refused
+            self.failed("Socket.IO connect refused")
+            recorder.close()
+
+    def finish(self) -> None:
+        for now, packet in self.events:
+            name, *args = json.loads(packet)
             if name == "notify" and args and isinstance(args[0], dict):
                 self.tally.record(args[0].get("message"), now)
-        elif packet.startswith("44"):  # namespace connection refused
-            raise HttpError(f"Socket.IO refused the connection: {packet[2:200]}")
+        self.events.clear()
