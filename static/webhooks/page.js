@@ -49,9 +49,12 @@
   }
 
   const source = new EventSource("stream");
+  let watching = false;
   source.onopen = () => {
     Lab.setState("connected", true);
     Lab.wire("note", "EventSource open: GET stream");
+    // Start counting once our own stream is open, so the first count includes this tab.
+    if (!watching) { watching = true; Lab.watchClients(); }
   };
   source.onerror = () => {
     // EventSource reconnects on its own; just say so.
@@ -84,6 +87,4 @@
     result.className = answer.ok ? "muted" : "error";
     if (answer.ok) input.value = "";
   });
-
-  Lab.watchClients();
 })();
