@@ -236,6 +236,18 @@ def test_gunicorn_gevent_workers_share_redis(lab_server, private_redis, readers)
         assert reader.headers["Server"].startswith("gunicorn")
 
 
+def test_one_gevent_worker_holds_many_streams_at_once(lab_server, private_redis, readers):
+    # With a single worker process, every stream, the publish and /stats are served by the
+    # same process: this only works if redis-py's blocking reads yield to gevent.
+    lab = lab_server("sse_blueprint", config={"REDIS_URL": private_redis.url}, workers=1)
+    channel = fresh_channel()
+    opened = listen(readers, lab.url, private_redis.url, 5, channel)
+    assert lab.get(f"/stats?channel={channel}").json()["clients"] == 5
+    assert publish(lab, "one worker, five streams", channel).json()["receivers"] == 5
+    for reader in opened:
+        assert reader.wait_for(1)[0].json() == {"message": "one worker, five streams"}
+
+
 # --------------------------------------------------------------------------- Redis down
 
 def test_redis_down_gives_503_and_the_lab_recovers(lab_server, private_redis, readers):
@@ -332,3 +344,29 @@ def test_the_page_shows_a_refused_message(lab_server, page):
     page.click("#send")
     expect(page.locator("#send-result")).to_contain_text("400: field 'message' is empty")
     expect(page.locator("#notifications li")).to_have_count(0)
+
+
+@pytest.mark.browser
+def test_the_page_survives_a_redis_restart(lab_server, private_redis, page):
+    from playwright.sync_api import expect
+
+    lab = lab_server("sse_blueprint", config={"REDIS_URL": private_redis.url})
+    page.goto(lab.url + "/")
+    wait_for_clients(lab, 1)
+    page.fill("#message", "before the outage")
+    page.click("#send")
+    expect(page.locator("#notifications li")).to_have_text(["before the outage"])
+
+    private_redis.stop()
+    page.fill("#message", "during the outage")
+    page.click("#send")
+    expect(page.locator("#send-result")).to_contain_text("503: Redis is down")
+    # The stream ends, the page's reconnection is refused with 503, and it keeps trying.
+    expect(page.locator("#lab-state")).to_have_class("state bad", timeout=30_000)
+
+    private_redis.start()
+    wait_for_clients(lab, 1)  # the page reconnected by itself
+    page.fill("#message", "after the outage")
+    page.click("#send")
+    expect(page.locator("#notifications li")).to_have_text(["after the outage", "before the outage"],
+                                                           timeout=10_000)
