@@ -268,7 +268,8 @@ def send(delivery: Delivery, *, attempts: int = 5, backoff: float = 0.5, max_del
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m labs send-webhook", description=__doc__.split("\n\n")[0],
+        prog="python -m labs send-webhook", description=__doc__.split("\nFrom Python")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="The secret comes from --secret, else $WEBHOOK_SECRET, else the kit's development secret.")
     parser.add_argument("--url", default=None,
                         help="the lab's base URL (default http://127.0.0.1:5000) or a full receiver URL")

@@ -173,6 +173,39 @@ def test_notification_through_standard_webhooks_and_send_notification(lab, strea
     assert bad.status_code == 415 and "error" in bad.json()
 
 
+def test_concurrent_copies_of_a_delivery_are_pushed_once(lab, stream):
+    # A provider that timed out and retried while the first attempt was still running:
+    # the id check and the record of the id happen under one lock.
+    delivery = github_push(lab, pusher="erin")
+    outcomes: list = []
+    threads = [threading.Thread(target=lambda: outcomes.append(quiet_send(delivery))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    statuses = sorted(outcome.json()["status"] for outcome in outcomes)
+    assert statuses == ["accepted"] + ["duplicate"] * 7
+    assert next_messages(lab, stream) == ["erin pushed to main"]
+
+
+def test_quiet_stream_gets_keep_alive_comments(lab_server):
+    lab = lab_server("webhooks", config={"WEBHOOK_SECRET": SECRET, "KEEPALIVE_SECONDS": 0.2})
+    with EventStream(lab.url + "/stream") as reader:
+        assert reader.headers["Content-Type"].startswith("text/event-stream")
+        reader.wait_for_raw(b": keep-alive\n\n")
+        assert lab.get("/stats").json()["clients"] == 1
+
+
+def test_secret_from_the_environment(lab_server, monkeypatch):
+    monkeypatch.setenv("WEBHOOK_SECRET", "from the environment")
+    lab = lab_server("webhooks")  # no config: the lab process inherits the variable
+    assert lab.get("/stats").json()["development_secret"] is False
+    assert "DEVELOPMENT secret" not in lab.log
+    assert quiet_send(github_delivery(lab.url, "ping", ping_payload(), "from the environment")).status == 200
+    refused = quiet_send(github_delivery(lab.url, "ping", ping_payload(), signatures.DEVELOPMENT_SECRET))
+    assert refused.status == 401
+
+
 # --------------------------------------------------------------------------- rejected
 
 def _without(delivery: Delivery, header: str) -> Delivery:
@@ -271,8 +304,9 @@ def test_seen_ids_are_bounded(lab_server):
     assert quiet_send(github_push(lab, delivery_id="a")).json()["status"] == "accepted"
 
 
-def test_development_secret_is_announced(lab_server):
-    lab = lab_server("webhooks", config={"WEBHOOK_SECRET": ""})
+def test_development_secret_is_announced(lab_server, monkeypatch):
+    monkeypatch.delenv("WEBHOOK_SECRET", raising=False)
+    lab = lab_server("webhooks")
     assert lab.get("/stats").json()["development_secret"] is True
     assert "DEVELOPMENT secret" in lab.log
     delivery = github_delivery(lab.url, "push", push_payload(), signatures.DEVELOPMENT_SECRET)
