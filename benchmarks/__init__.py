@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable
 
-from benchmarks.runner import Result, run_transport
+from benchmarks.runner import Result, run_transport, start_lab, stop_fast
 from benchmarks.transports import TRANSPORTS, Transport, select
 
 __all__ = ["Result", "TRANSPORTS", "Transport", "run_transport", "select", "showdown"]
@@ -45,7 +46,26 @@ def showdown(*, transports: str | Iterable[Transport] | None = None, clients: It
             log(f"{result.transport:<14} N={result.clients:<5} delivered {result.delivered}/{result.expected} "
                 f"p99 {result.p99_ms:.1f} ms  {result.note}".rstrip())
 
+    # Start every lab at once (a start is mostly waiting for imports), then measure one
+    # transport at a time, so no two workloads ever share the CPU; idle labs cost nothing.
+    with ThreadPoolExecutor(max_workers=len(chosen) or 1) as pool:
+        starting = [pool.submit(start_lab, transport) for transport in chosen]
     results: list[Result] = []
-    for transport in chosen:
-        results += run_transport(transport, list(clients), messages, rate, deadline=deadline, log=report)
+    try:
+        for transport, future in zip(chosen, starting):
+            error = future.exception()
+            if error is not None:
+                failed = []
+                for n in clients:
+                    row = Result(transport.name, transport.label, min(n, transport.max_clients), n, messages, rate)
+                    row.note = f"failed: {type(error).__name__}: {str(error).splitlines()[0]}"[:160]
+                    failed.append(row)
+                results += failed
+                continue
+            results += run_transport(transport, list(clients), messages, rate, lab=future.result(),
+                                     deadline=deadline, log=report)
+    finally:
+        for future in starting:  # labs not reached (an interrupt) are stopped too
+            if future.exception() is None:
+                stop_fast(future.result())
     return results

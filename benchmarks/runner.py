@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from benchmarks.clients import Client, Publisher
 from benchmarks.procstats import TreeSampler
 from benchmarks.transports import Transport
+from benchmarks.webhook import drive_webhook
 from benchmarks.workload import Tally, stamp, summarize, warm_up
 from labs.launcher import LabServer
 
@@ -183,7 +184,7 @@ def stop_fast(lab: LabServer) -> None:
     second, then waits ``graceful_timeout``), and a benchmark's server has nothing to save.
     Its private Redis runs under a watchdog that exits when the lab's pipe closes.
     """
-    if lab.pid is not None:
+    if lab.process is not None and lab.process.alive():  # not reaped: the pid is still ours
         try:
             os.killpg(lab.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -191,25 +192,37 @@ def stop_fast(lab: LabServer) -> None:
     lab.stop()
 
 
+def start_lab(transport: Transport, workers: int = 1) -> LabServer:
+    """Phase 1: the transport's lab under gunicorn with ``workers`` gevent workers."""
+    lab = LabServer(transport.lab, workers=workers, config=transport.config)
+    try:
+        return lab.start()
+    except BaseException:
+        stop_fast(lab)
+        raise
+
+
 def run_transport(transport: Transport, counts: list[int], messages: int, rate: float, *,
-                  workers: int = 1, deadline: float | None = None,
+                  lab: LabServer | None = None, deadline: float | None = None,
                   log: Callable[[Result], None] | None = None) -> list[Result]:
     """Phases 1 to 4 for one transport at each client count (ascending, capped).
 
     One server serves the whole sweep: starting and stopping it costs more than a small run,
     and going up in N means a run never inherits more connections than it makes itself
-    (each run's sampler starts afresh; peak memory is per run).
+    (each run's sampler starts afresh; peak memory is per run).  ``lab``: one already
+    started (the harness starts them all at once); it is stopped here either way.
     """
-    results = []
+    results: list[Result] = []
     for n in sorted(counts):
         capped = min(n, transport.max_clients)
+        if results and results[-1].clients == capped:
+            results.pop()  # the same run again: keep one row, for the largest N asked
         result = Result(transport.name, transport.label, capped, n, messages, rate)
         if capped < n:
             result.note = f"capped at {capped} (of {n}): {transport.cap_reason}"
         results.append(result)
-    lab = LabServer(transport.lab, workers=workers, config=transport.config)
     try:
-        lab.start()
+        lab = lab or start_lab(transport)
         address = urlsplit(lab.url)
         for result in results:
             if deadline is not None and time.monotonic() > deadline:
@@ -217,7 +230,8 @@ def run_transport(transport: Transport, counts: list[int], messages: int, rate: 
                 continue
             sampler = TreeSampler(lab.pid).start()
             try:
-                asyncio.run(drive(transport, address.hostname, address.port, result, sampler))
+                run = drive_webhook if transport.kind == "webhook" else drive
+                asyncio.run(run(transport, address.hostname, address.port, result, sampler))
             except Exception as exc:  # noqa: BLE001 (a failed run is a row that says why)
                 result.note = _join(result.note, f"failed: {type(exc).__name__}: {exc}"[:160])
             finally:
@@ -232,7 +246,8 @@ def run_transport(transport: Transport, counts: list[int], messages: int, rate: 
             if not result.published:
                 result.note = _join(result.note, f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"[:160])
     finally:
-        stop_fast(lab)
+        if lab is not None:
+            stop_fast(lab)
     return results
 
 

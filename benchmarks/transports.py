@@ -14,6 +14,7 @@ from typing import Any
 
 from benchmarks.clients import Client, PollClient
 from benchmarks.stream_clients import SocketIOClient, SSEClient
+from benchmarks.webhook import SECRET as WEBHOOK_SECRET
 from benchmarks.workload import Tally
 
 LONG_POLL_HOLD = 25.0  # seconds a long poll may be held: the lab's default
@@ -24,7 +25,7 @@ class Transport:
     name: str
     label: str
     lab: str
-    kind: str  # "poll", "long_poll", "sse" or "websocket"
+    kind: str  # "poll", "long_poll", "sse", "websocket" or "webhook" (no clients: see benchmarks.webhook)
     interval: float = 0.0  # short polling: seconds between polls
     max_clients: int = 1000
     cap_reason: str = ""
@@ -61,6 +62,9 @@ TRANSPORTS: dict[str, Transport] = {t.name: t for t in [
     Transport("sse_blueprint", "SSE (flask-sse + Redis)", "sse_blueprint", "sse"),
     Transport("manual_sse", "SSE (by hand)", "manual_sse", "sse"),
     Transport("websockets", "WebSocket (Socket.IO)", "websockets", "websocket"),
+    Transport("webhooks", "webhook (server → server)", "webhooks", "webhook", max_clients=1,
+              cap_reason="one sending service, one receiving server",
+              config={"WEBHOOK_SECRET": WEBHOOK_SECRET}),
 ]}
 
 
