@@ -47,7 +47,6 @@ from labs.webapp import MAX_CONTENT_LENGTH, create_lab_app
 MAX_CHAT_BYTES = 4 * 1024
 MAX_ROOM_CHARS = 40
 MAX_NAME_CHARS = 32
-DEFAULT_ROOM = "lobby"
 
 # The Redis channel the processes of one lab share (config SOCKETIO_CHANNEL); two labs on
 # one Redis with different channels do not hear each other.
@@ -235,7 +234,6 @@ def create_app(config=None):
     @socketio.on("connect")
     def on_connect(auth=None):
         count.add(request.sid)
-        emit("welcome", {"sid": request.sid, "default_room": DEFAULT_ROOM})
 
     @socketio.on("disconnect")
     def on_disconnect(reason=None):
