@@ -26,11 +26,12 @@ worker those modules are monkey-patched, so the same code then runs on greenlets
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from labs.sse import encode_json_event
 
@@ -72,7 +73,7 @@ def parse_event_id(value: str | None) -> int | None:
     return int(value)
 
 
-def plan_replay(last_event_id: str | None, latest: int, history: list[Message]) -> Replay:
+def plan_replay(last_event_id: str | None, latest: int, history: Sequence[Message]) -> Replay:
     """Decide what a reader gets, given the id it last saw and the history we still have.
 
     ``history`` is in id order and holds the most recent messages, ``latest`` is the
@@ -235,7 +236,8 @@ class MemoryBroker(Broker):
 
     def __init__(self, history: int = DEFAULT_HISTORY, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         super().__init__(history, queue_size)
-        self._messages: list[Message] = []
+        # A deque with maxlen drops the oldest message by itself: the history stays bounded.
+        self._messages: collections.deque[Message] = collections.deque(maxlen=history)
         self._latest = 0
 
     def publish(self, text: str) -> Message:
@@ -245,8 +247,6 @@ class MemoryBroker(Broker):
             self._latest += 1
             message = Message.make(self._latest, text)
             self._messages.append(message)
-            if len(self._messages) > self.history:
-                del self._messages[: len(self._messages) - self.history]
             self._fan_out(message)
         return message
 
