@@ -25,7 +25,9 @@ reaches the clients connected to every process.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import socket
 import threading
 import uuid
@@ -107,6 +109,29 @@ def close_after_websocket(wsgi_app):
             raise
 
     return app
+
+
+class HideWebSocketLeftovers(logging.Filter):
+    """Drop the two 400 lines Werkzeug logs when a client's last WebSocket frame arrives late.
+
+    A client's close frame can reach the socket just after the WebSocket session ended;
+    Werkzeug then reads it as the start of a new HTTP request ("Bad request syntax
+    ('\\x88...')", then a "None /socket.io/... HTTP/0.9" 400).  The connection is already
+    over and nobody gets that answer: the lines would only alarm whoever watches the log.
+    """
+
+    FRAME_AS_REQUEST = re.compile(r"code 400, message Bad .*\('\\x8[0-9a-f]")
+    REQUEST_LINE = re.compile(r"None /socket\.io/\?\S* HTTP/0\.9")  # may be wrapped in colour codes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (self.FRAME_AS_REQUEST.search(message) or self.REQUEST_LINE.search(message))
+
+
+def _quiet_werkzeug_leftovers() -> None:
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, HideWebSocketLeftovers) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(HideWebSocketLeftovers())
 
 
 def _text(data: dict, field: str, *, max_chars: int | None = None, max_bytes: int | None = None,
@@ -201,6 +226,7 @@ def create_app(config=None):
         # site cannot open a socket here with the visitor's cookies.
     )
     app.wsgi_app = close_after_websocket(app.wsgi_app)  # wraps SocketIO's middleware
+    _quiet_werkzeug_leftovers()
     count = ClientCount(redis_url, channel)
     app.config["WEBSOCKETS_ASYNC_MODE"] = socketio.async_mode
 

@@ -285,6 +285,21 @@ def test_the_server_keeps_nothing_for_a_client_that_was_away(lab_server, clients
     assert back.of("notify") == [{"message": "after"}]
 
 
+def test_werkzeug_log_hides_only_late_websocket_frames():
+    import logging
+
+    from labs.websockets import HideWebSocketLeftovers
+
+    def record(message, *args):
+        return logging.LogRecord("werkzeug", logging.INFO, __file__, 1, message, args, None)
+
+    keep = HideWebSocketLeftovers().filter
+    assert not keep(record("%s - - code %d, message %s", "127.0.0.1", 400, "Bad request syntax ('\\x88\\x82')"))
+    assert not keep(record('"%s" %s %s', "None /socket.io/?transport=websocket&EIO=4&t=1.5 HTTP/0.9", "400", "-"))
+    assert keep(record('"%s" %s %s', "GET /socket.io/?EIO=4&transport=polling HTTP/1.1", "400", "-"))
+    assert keep(record("%s - - code %d, message %s", "127.0.0.1", 400, "Bad request syntax ('GARBAGE')"))
+
+
 def test_the_page_is_served_with_the_vendored_client(shared_lab):
     lab = shared_lab
     page = requests.get(lab.url + "/", timeout=WAIT)
@@ -305,8 +320,10 @@ def _open_chat(new_page, url: str, name: str):
 
 
 @pytest.mark.browser
-def test_two_pages_chat_and_markup_stays_text(lab_server, new_page):
-    lab = lab_server("websockets")
+@pytest.mark.parametrize("workers", [None, 2], ids=["development-server", "gunicorn-2-workers"])
+def test_two_pages_chat_and_markup_stays_text(lab_server, new_page, workers):
+    # With two gunicorn workers the pages may land on different processes: Redis joins them.
+    lab = lab_server("websockets", workers=workers)
     ada = _open_chat(new_page, lab.url, "ada")
     bob = _open_chat(new_page, lab.url, "bob")
     assert ada.evaluate("labSocket.io.engine.transport.name") == "websocket"
