@@ -63,6 +63,7 @@ def _junit_results(report: Path) -> dict[tuple[str, str], bool]:
     return results
 
 
+@pytest.mark.timeout(900)  # runs every notebook twice
 def test_grading_mode_fails_exactly_at_unsolved_exercises_and_passes_when_solved(tmp_path):
     shipped_dir, solved_dir = tmp_path / "shipped", tmp_path / "solved"
     shipped_dir.mkdir()
