@@ -226,26 +226,17 @@ def test_two_processes_sharing_redis_fan_out_to_each_others_readers(lab_server, 
         assert [e.json()["message"] for e in reader.wait_for(2)] == ["posted to the first", "posted to the second"]
 
 
-def test_gunicorn_gevent_workers_share_redis(lab_server, private_redis, readers):
+def test_gunicorn_gevent_workers_share_redis_and_hold_many_streams(lab_server, private_redis, readers):
     lab = lab_server("sse_blueprint", config={"REDIS_URL": private_redis.url}, workers=2)
     channel = fresh_channel()
-    opened = listen(readers, lab.url, private_redis.url, 4, channel)
-    assert publish(lab, "from some worker", channel).json()["receivers"] == 4
+    # Five streams on two workers: one worker holds at least three of them and still
+    # answers /stats and the publish, which needs redis-py's blocking reads to yield to gevent.
+    opened = listen(readers, lab.url, private_redis.url, 5, channel)
+    assert lab.get(f"/stats?channel={channel}").json()["clients"] == 5
+    assert publish(lab, "from some worker", channel).json()["receivers"] == 5
     for reader in opened:
         assert reader.wait_for(1)[0].json() == {"message": "from some worker"}
         assert reader.headers["Server"].startswith("gunicorn")
-
-
-def test_one_gevent_worker_holds_many_streams_at_once(lab_server, private_redis, readers):
-    # With a single worker process, every stream, the publish and /stats are served by the
-    # same process: this only works if redis-py's blocking reads yield to gevent.
-    lab = lab_server("sse_blueprint", config={"REDIS_URL": private_redis.url}, workers=1)
-    channel = fresh_channel()
-    opened = listen(readers, lab.url, private_redis.url, 5, channel)
-    assert lab.get(f"/stats?channel={channel}").json()["clients"] == 5
-    assert publish(lab, "one worker, five streams", channel).json()["receivers"] == 5
-    for reader in opened:
-        assert reader.wait_for(1)[0].json() == {"message": "one worker, five streams"}
 
 
 # --------------------------------------------------------------------------- Redis down
@@ -290,20 +281,21 @@ def test_the_lab_refuses_to_start_without_redis_config():
 
 # --------------------------------------------------------------------------- the browser
 
-def wait_for_clients(lab: LabServer, count: int) -> None:
-    assert wait_until(lambda: lab.get("/stats").json()["clients"] >= count, timeout=10), \
-        f"the pages did not both connect: {lab.get('/stats').json()}"
+def wait_for_clients(lab: LabServer, count: int, channel: str = "sse") -> None:
+    stats = f"/stats?channel={channel}"
+    assert wait_until(lambda: lab.get(stats).json()["clients"] >= count, timeout=10), \
+        f"the pages did not all connect: {lab.get(stats).json()}"
 
 
 @pytest.mark.browser
-def test_a_message_sent_from_one_tab_appears_in_both(lab_server, new_page):
+def test_a_message_sent_from_one_tab_appears_in_both(lab, new_page):
     from playwright.sync_api import expect
 
-    lab = lab_server("sse_blueprint")  # `python -m labs run` starts its private Redis
+    channel = fresh_channel()  # the page listens and publishes on its ?channel=
     sender, watcher = new_page(), new_page()
     for tab in (sender, watcher):
-        tab.goto(lab.url + "/")
-    wait_for_clients(lab, 2)
+        tab.goto(f"{lab.url}/?channel={channel}")
+    wait_for_clients(lab, 2, channel)
 
     sender.fill("#message", "Hello from tab one")
     sender.click("#send")
@@ -316,17 +308,17 @@ def test_a_message_sent_from_one_tab_appears_in_both(lab_server, new_page):
 
 
 @pytest.mark.browser
-def test_markup_in_a_message_shows_as_text(lab_server, new_page):
+def test_markup_in_a_message_shows_as_text(lab, new_page):
     from playwright.sync_api import expect
 
-    lab = lab_server("sse_blueprint")
+    channel = fresh_channel()
     sender, watcher = new_page(), new_page()
     for tab in (sender, watcher):
-        tab.goto(lab.url + "/")
-    wait_for_clients(lab, 2)
+        tab.goto(f"{lab.url}/?channel={channel}")
+    wait_for_clients(lab, 2, channel)
 
     markup = '<img src=x onerror="window.pwned=1"><b>bold</b><script>window.pwned=2</script>'
-    assert lab.publish(markup).status_code == 200
+    assert publish(lab, markup, channel).status_code == 200
     for tab in (sender, watcher):
         item = tab.locator("#notifications li")
         expect(item).to_have_text([markup])
@@ -335,11 +327,10 @@ def test_markup_in_a_message_shows_as_text(lab_server, new_page):
 
 
 @pytest.mark.browser
-def test_the_page_shows_a_refused_message(lab_server, page):
+def test_the_page_shows_a_refused_message(lab, page):
     from playwright.sync_api import expect
 
-    lab = lab_server("sse_blueprint")
-    page.goto(lab.url + "/")
+    page.goto(f"{lab.url}/?channel={fresh_channel()}")
     page.fill("#message", "   ")
     page.click("#send")
     expect(page.locator("#send-result")).to_contain_text("400: field 'message' is empty")
@@ -370,3 +361,32 @@ def test_the_page_survives_a_redis_restart(lab_server, private_redis, page):
     page.click("#send")
     expect(page.locator("#notifications li")).to_have_text(["after the outage", "before the outage"],
                                                            timeout=10_000)
+
+
+def test_classroom_mode_needs_the_token_before_publishing(lab_server, private_redis, readers):
+    lab = lab_server("sse_blueprint", config={"REDIS_URL": private_redis.url, "PUBLISH_TOKEN": "s3cret"})
+    channel = fresh_channel()
+    (reader,) = listen(readers, lab.url, private_redis.url, 1, channel)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}):
+        answer = lab.post(f"/send_notification?channel={channel}", json={"message": "not yours"}, headers=headers)
+        assert answer.status_code == 401
+        assert answer.json()["error"] == "publishing needs the instructor's token"
+    answer = lab.post(f"/send_notification?channel={channel}", json={"message": "from the instructor"},
+                      headers={"Authorization": "Bearer s3cret"})
+    assert answer.status_code == 200
+    assert [e.json()["message"] for e in reader.wait_for(1)] == ["from the instructor"]
+    assert len(reader.events) == 1
+
+
+@pytest.mark.browser
+def test_the_page_asks_for_the_token_in_classroom_mode(lab_server, page):
+    from playwright.sync_api import expect
+
+    # No REDIS_URL: `python -m labs run` starts a private Redis for the lab, as in class.
+    lab = lab_server("sse_blueprint", config={"PUBLISH_TOKEN": "s3cret"})
+    page.goto(lab.url + "/")
+    wait_for_clients(lab, 1)
+    page.once("dialog", lambda dialog: dialog.accept("s3cret"))
+    page.fill("#message", "class starts now")
+    page.click("#send")
+    expect(page.locator("#notifications li")).to_have_text(["class starts now"])

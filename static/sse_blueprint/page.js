@@ -105,7 +105,7 @@
     statsTimer = setInterval(tick, 2000);
   }
 
-  async function send() {
+  async function send(retried = false) {
     result.textContent = "";
     result.className = "";
     try {
@@ -113,6 +113,16 @@
       if (answer.ok) {
         result.textContent = `sent to ${answer.data.receivers} stream(s)`;
         messageBox.value = "";
+      } else if (answer.status === 401 && !retried) {
+        // Classroom mode: only the instructor publishes. Ask once for the token; it is
+        // kept for this tab only (sessionStorage) and sent as a Bearer header.
+        const token = window.prompt("This lab needs the instructor's publish token:");
+        if (token) {
+          Lab.setToken(token.trim());
+          return send(true);
+        }
+        result.textContent = "401: publishing needs the instructor's token";
+        result.className = "error";
       } else {
         result.textContent = `${answer.status}: ${answer.data.error}${answer.data.detail ? ": " + answer.data.detail : ""}`;
         result.className = "error";
@@ -123,7 +133,7 @@
     }
   }
 
-  document.getElementById("send").addEventListener("click", send);
+  document.getElementById("send").addEventListener("click", () => send());
   messageBox.addEventListener("keydown", (event) => { if (event.key === "Enter") send(); });
   document.getElementById("switch").addEventListener("click", () => {
     channel = channelBox.value.trim();
