@@ -43,7 +43,7 @@ LABS: dict[str, Lab] = {
         Lab("manual_sse", "SSE by hand: a streaming Response with ids, replay, keep-alives and cleanup.",
             "04_manual_sse", redis="multi-process"),
         Lab("polling", "Short polling with a cursor and ETags: nothing lost, nothing repeated.",
-            "05_short_polling"),
+            "05_short_polling", redis="multi-process"),
         Lab("long_polling", "Long polling: the server holds each request until there is news.",
             "06_long_polling", redis="multi-process"),
         Lab("websockets", "Flask-SocketIO over a real WebSocket: notifications and a chat with rooms.",

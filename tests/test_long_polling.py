@@ -60,33 +60,20 @@ def test_every_waiting_client_is_woken_not_just_one(lab_server):
     assert lab.get("/stats").json()["clients"] == 1  # all from this test's one address
 
 
-def test_an_empty_answer_comes_at_the_timeout_with_the_same_cursor(lab_server):
+def test_timeouts_immediate_answers_and_bad_parameters(lab_server):
     lab = lab_server("long_polling")
-    lab.publish("old")
-    body = lab.get("/updates", params={"since": 1, "timeout": 0.3}).json()
-    assert body == {"messages": [], "cursor": 1, "more": False, "missed": 0, "timed_out": True}
-    assert lab.get("/stats").json()["timeouts"] == 1
-
-
-def test_timeout_zero_and_existing_messages_answer_at_once(lab_server):
-    lab = lab_server("long_polling")
+    # timeout=0 never waits, even with nothing to say.
     assert lab.get("/updates", params={"timeout": 0}).json()["timed_out"] is True
     lab.publish("waiting for you")
     # A 30 s timeout, yet the answer is immediate: there is already news after cursor 0.
     body = lab.get("/updates", params={"since": 0, "timeout": 30}).json()
     assert [m["message"] for m in body["messages"]] == ["waiting for you"] and body["timed_out"] is False
-    assert lab.get("/stats").json()["waiting"] == 0
+    # Nothing after cursor 1: an empty answer at the timeout, with the same cursor.
+    body = lab.get("/updates", params={"since": 1, "timeout": 0.3}).json()
+    assert body == {"messages": [], "cursor": 1, "more": False, "missed": 0, "timed_out": True}
+    stats = lab.get("/stats").json()
+    assert (stats["timeouts"], stats["with_messages"], stats["waiting"]) == (2, 1, 0)
 
-
-def test_the_timeout_is_capped(lab_server):
-    # MAX_TIMEOUT=0.5 stands in for the real 30 s cap, so the test need not wait 30 s.
-    lab = lab_server("long_polling", config={"MAX_TIMEOUT": 0.5})
-    body = lab.get("/updates", params={"timeout": 3600}, timeout=20).json()
-    assert body["timed_out"] is True and body["messages"] == []
-
-
-def test_bad_parameters_are_answered_400_json(lab_server):
-    lab = lab_server("long_polling")
     for timeout in ["abc", "-1", "nan", "inf", "1e3", "", "0x10"]:
         response = lab.get("/updates", params={"timeout": timeout})
         assert response.status_code == 400, timeout
@@ -95,9 +82,16 @@ def test_bad_parameters_are_answered_400_json(lab_server):
         response = lab.get("/updates", params={"since": since, "timeout": 0})
         assert response.status_code == 400 and response.json()["error"] == "invalid cursor"
     ahead = lab.get("/updates", params={"since": 5, "timeout": 1})
-    assert ahead.status_code == 400 and ahead.json()["cursor"] == 0
+    assert ahead.status_code == 400 and ahead.json()["cursor"] == 1
     refused = lab.post("/send_notification", json={"message": "   "})
-    assert refused.status_code == 400 and lab.get("/stats").json()["latest"] == 0
+    assert refused.status_code == 400 and lab.get("/stats").json()["latest"] == 1
+
+
+def test_the_timeout_is_capped(lab_server):
+    # MAX_TIMEOUT=0.5 stands in for the real 30 s cap, so the test need not wait 30 s.
+    lab = lab_server("long_polling", config={"MAX_TIMEOUT": 0.5})
+    body = lab.get("/updates", params={"timeout": 3600}, timeout=20).json()
+    assert body["timed_out"] is True and body["messages"] == []
 
 
 def test_followers_get_every_message_exactly_once_in_order(lab_server):
