@@ -196,8 +196,9 @@ def test_server_can_end_every_stream_and_readers_resume(lab_server):
     assert stats(lab)["cut_by_server"] == 1
 
 
-def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_server):
-    lab = lab_server("manual_sse", config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 8})
+@pytest.mark.parametrize("workers", [None, 1], ids=["dev-server", "gunicorn-gevent"])
+def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_server, workers):
+    lab = lab_server("manual_sse", config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 8}, workers=workers)
     host, port = lab.url.rsplit("//", 1)[1].rsplit(":", 1)
     # A raw socket that sends the request and then never reads: its kernel buffers
     # fill up, the server's writes block, and its queue fills behind them.
@@ -206,6 +207,8 @@ def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_ser
         stalled.sendall(f"GET /stream HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
         wait_for_clients(lab, 1)
         server = psutil.Process(lab.pid)
+        if workers:  # `labs run` is the gunicorn master; the streams live in its worker
+            (server,) = server.children()
         before = server.memory_info().rss
         big = "x" * 60_000
         total = 0
