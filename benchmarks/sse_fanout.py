@@ -25,9 +25,8 @@ from urllib.parse import urlsplit
 from benchmarks import _raise_file_limit
 from benchmarks.procstats import TreeSampler
 from benchmarks.report import machine, machine_line
-from benchmarks.runner import Result, drive, stop_fast
+from benchmarks.runner import Result, drive, start_lab, stop_fast
 from benchmarks.transports import TRANSPORTS
-from labs.launcher import LabServer
 
 TARGET_P99_MS = 100.0
 
@@ -37,9 +36,8 @@ def measure(readers: int = 1000, messages: int = 50, rate: float = 10.0) -> dict
     _raise_file_limit()
     transport = TRANSPORTS["manual_sse"]
     result = Result(transport.name, transport.label, readers, readers, messages, rate)
-    lab = LabServer(transport.lab, workers=1, config=transport.config)
+    lab = start_lab(transport, workers=1)
     try:
-        lab.start()
         address = urlsplit(lab.url)
         sampler = TreeSampler(lab.pid).start()
         idle_rss = sampler.peak_rss  # the whole server tree, before any reader connects
