@@ -89,8 +89,9 @@ class Outcome:
 # --------------------------------------------------------------------------- payloads
 
 def _sha(*parts: object) -> str:
-    """A stable fake commit id, so the same push builds the same body."""
-    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
+    """A fake commit id.  Every push gets new ones, as real pushes do (so two pushes
+    never have byte-identical bodies, which the receiver would take for a replay)."""
+    return hashlib.sha1("/".join(map(str, (*parts, uuid.uuid4()))).encode()).hexdigest()
 
 
 def _now_iso() -> str:

@@ -8,13 +8,14 @@ Two receivers, each trusting nothing it has not verified:
 
 ``POST /webhook/github``   GitHub-style: ``X-Hub-Signature-256`` over the raw body,
                            ``X-GitHub-Event`` (``ping``, ``push``; others ignored),
-                           ``X-GitHub-Delivery`` remembered so a redelivery is not pushed twice.
+                           ``X-GitHub-Delivery`` and a digest of the body remembered so a
+                           redelivery or replay is not pushed twice.
 ``POST /webhook/standard`` Standard Webhooks: ``webhook-id`` / ``webhook-timestamp`` /
                            ``webhook-signature``; timestamps more than 5 minutes away are
                            refused and ids remembered.
 
 Order of the checks, in both: signature (401) -> timestamp (400, Standard only) ->
-duplicate id (200, nothing pushed) -> body (400) -> push.  Nothing is parsed before the
+duplicate (200, nothing pushed) -> body (400) -> push.  Nothing is parsed before the
 signature is verified, and nothing is pushed unless every check passed.
 
 Also ``POST /send_notification`` (the kit's common interface), ``GET /stream`` (``notify``
@@ -28,6 +29,7 @@ development server or one worker.
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import queue
 import sys
@@ -78,18 +80,21 @@ class SeenIds:
         self._ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._lock = threading.Lock()
 
-    def claim(self, ident: str) -> bool:
+    def claim(self, *keys: str) -> bool:
+        """Record every key and return True, or return False if any was seen already."""
         with self._lock:
-            if ident in self._ids:
+            if any(key in self._ids for key in keys):
                 return False
-            self._ids[ident] = None
+            for key in keys:
+                self._ids[key] = None
             while len(self._ids) > self.capacity:
                 self._ids.popitem(last=False)
             return True
 
-    def release(self, ident: str) -> None:
+    def release(self, *keys: str) -> None:
         with self._lock:
-            self._ids.pop(ident, None)
+            for key in keys:
+                self._ids.pop(key, None)
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -206,19 +211,25 @@ def create_app(config=None):
             raise ApiError(400, f"header {header!r} too long", f"at most {MAX_ID_LENGTH} characters")
         return ident
 
-    def once(scheme: str, ident: str, handle: Callable[[], tuple[dict, int]]) -> tuple[dict, int]:
-        """Idempotency: a delivery id already handled is acknowledged, never pushed again.
+    def once(scheme: str, ident: str, handle: Callable[[], tuple[dict, int]],
+             body: bytes | None = None) -> tuple[dict, int]:
+        """Idempotency: a delivery already handled is acknowledged, never pushed again.
 
         Providers retry whenever they miss our answer, so duplicates are normal; 200 tells
-        them to stop retrying.
+        them to stop retrying.  ``body``, when given, is remembered too (as a digest): in
+        GitHub's scheme only the body is signed, so an attacker can replay a captured body
+        under a new, made-up delivery id; the body's digest still gives it away.
         """
-        if not seen[scheme].claim(ident):
+        keys = [f"id:{ident}"]
+        if body is not None:
+            keys.append("body:" + hashlib.sha256(body).hexdigest())
+        if not seen[scheme].claim(*keys):
             return {"status": "duplicate", "delivery": ident,
                     "detail": "already received; acknowledged, not pushed again"}, 200
         try:
             return handle()
         except BaseException:
-            seen[scheme].release(ident)
+            seen[scheme].release(*keys)
             raise
 
     # ------------------------------------------------------------------ GitHub
@@ -233,7 +244,7 @@ def create_app(config=None):
             if not event:
                 raise ApiError(400, "missing header 'X-GitHub-Event'", "say which event this is")
             ident = delivery_id("X-GitHub-Delivery")
-            return once("github", ident, lambda: github_event(event, ident, raw))
+            return once("github", ident, lambda: github_event(event, ident, raw), body=raw)
 
         return receive("github", "X-GitHub-Delivery", lambda: request.headers.get("X-GitHub-Event"), handle)
 

@@ -142,6 +142,18 @@ def test_same_id_with_a_new_signature_is_still_a_duplicate(lab, stream):
     assert next_messages(lab, stream) == ["bob pushed to dev"]
 
 
+def test_github_replay_under_a_new_delivery_id_is_a_duplicate(lab, stream):
+    # X-GitHub-Delivery is not signed: an attacker can replay a captured body with a
+    # made-up id.  The receiver also remembers the digest of every body it handled.
+    original = github_push(lab, pusher="frank")
+    assert quiet_send(original).json()["status"] == "accepted"
+    replay = Delivery(original.url, "github", "push", "made-up-id",
+                      {**original.headers, "X-GitHub-Delivery": "made-up-id"}, original.body)
+    answer = quiet_send(replay)
+    assert (answer.status, answer.json()["status"]) == (200, "duplicate")
+    assert next_messages(lab, stream) == ["frank pushed to main"]
+
+
 def test_ping_and_other_events_are_acknowledged_not_pushed(lab, stream):
     ping = quiet_send(github_delivery(lab.url, "ping", ping_payload(), SECRET))
     assert (ping.status, ping.json()["status"]) == (200, "pong")
