@@ -49,6 +49,12 @@ from labs.webapp import MAX_CONTENT_LENGTH, create_lab_app
 MAX_CHAT_BYTES = 4 * 1024
 MAX_ROOM_CHARS = 40
 MAX_NAME_CHARS = 32
+MAX_ROOMS_PER_CLIENT = 20  # each room a client joins costs server memory until it leaves
+
+# Chat rooms live under this prefix in Socket.IO's room table.  Every client is also alone
+# in a room named after its session id (that is how a message reaches one client); without
+# the prefix, a client could "join" another client's session id and read its private events.
+ROOM_PREFIX = "chat:"
 
 # The Redis channel the processes of one lab share (config SOCKETIO_CHANNEL); two labs on
 # one Redis with different channels do not hear each other.
@@ -267,14 +273,20 @@ def create_app(config=None):
         # client that reconnects gets only what is sent after it is back.
         count.discard(request.sid)
 
+    def chat_rooms() -> list[str]:
+        """The chat rooms this client is in, by the names the client uses."""
+        return sorted(r[len(ROOM_PREFIX):] for r in rooms() if r.startswith(ROOM_PREFIX))
+
     @socketio.on("join")
     def on_join(data=None):
         try:
             room = _text(_object(data), "room", max_chars=MAX_ROOM_CHARS)
+            if room not in chat_rooms() and len(chat_rooms()) >= MAX_ROOMS_PER_CLIENT:
+                raise ClientError("too many rooms", f"leave one first; the limit is {MAX_ROOMS_PER_CLIENT}")
         except ClientError as exc:
             return refuse(exc)
-        join_room(room)
-        return {"ok": True, "room": room, "rooms": sorted(r for r in rooms() if r != request.sid)}
+        join_room(ROOM_PREFIX + room)
+        return {"ok": True, "room": room, "rooms": chat_rooms()}
 
     @socketio.on("leave")
     def on_leave(data=None):
@@ -282,8 +294,8 @@ def create_app(config=None):
             room = _text(_object(data), "room", max_chars=MAX_ROOM_CHARS)
         except ClientError as exc:
             return refuse(exc)
-        leave_room(room)
-        return {"ok": True, "room": room, "rooms": sorted(r for r in rooms() if r != request.sid)}
+        leave_room(ROOM_PREFIX + room)
+        return {"ok": True, "room": room, "rooms": chat_rooms()}
 
     @socketio.on("chat")
     def on_chat(data=None):
@@ -292,13 +304,13 @@ def create_app(config=None):
             room = _text(data, "room", max_chars=MAX_ROOM_CHARS)
             text = _text(data, "text", max_bytes=MAX_CHAT_BYTES)
             name = _text(data, "name", max_chars=MAX_NAME_CHARS, default="anonymous")
-            if room not in rooms():
+            if room not in chat_rooms():
                 raise ClientError("not in that room", f"join {room!r} before sending to it")
         except ClientError as exc:
             return refuse(exc)
         message = {"id": uuid.uuid4().hex[:12], "room": room, "name": name, "text": text}
         # To everyone in the room, the sender included, on every process (via Redis).
-        socketio.emit("chat", message, to=room)
+        socketio.emit("chat", message, to=ROOM_PREFIX + room)
         return {"ok": True, "id": message["id"]}
 
     @socketio.on("*")

@@ -199,6 +199,30 @@ def test_invalid_client_messages_get_an_error_and_are_not_broadcast(shared_lab, 
     assert [m["text"] for m in sender.of("chat")] == ["valid"]
 
 
+def test_joining_another_clients_session_id_reveals_nothing(shared_lab, clients):
+    victim, snoop = clients(shared_lab.url), clients(shared_lab.url)
+    # Every client is alone in a room named after its sid; chat rooms are kept apart from those.
+    assert snoop.call("join", {"room": victim.client.get_sid()})["ok"]
+    victim.call("chat", {"room": "nowhere-joined", "text": "private mistake"})
+    victim.wait_for("error")
+    shared_lab.publish("marker for the snoop")
+    snoop.wait_for("notify")
+    assert snoop.of("error") == [] and snoop.of("chat") == []
+
+
+def test_a_client_may_join_only_so_many_rooms(shared_lab, clients):
+    from labs.websockets import MAX_ROOMS_PER_CLIENT
+
+    joiner = clients(shared_lab.url)
+    for number in range(MAX_ROOMS_PER_CLIENT):
+        assert joiner.call("join", {"room": f"many-{number}"})["ok"]
+    refused = joiner.call("join", {"room": "one-too-many"})
+    assert refused["ok"] is False and refused["error"] == "too many rooms"
+    assert joiner.call("join", {"room": "many-0"})["ok"]  # joining one it is in costs nothing
+    assert joiner.call("leave", {"room": "many-0"})["ok"]
+    assert joiner.call("join", {"room": "one-too-many"})["ok"]
+
+
 def test_polling_is_refused_so_every_client_uses_the_websocket(shared_lab):
     lab = shared_lab
     response = lab.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
