@@ -136,7 +136,7 @@ def plot(path: Path, results: list[Result], title: str = "") -> None:
             ax.set_yscale("log")
         ax.set_title(panel_title, fontsize=10)
         ax.grid(True, alpha=0.3)
-    if sweep:
+    if sweep and axes.flat[0].get_legend_handles_labels()[0]:
         axes.flat[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)

@@ -25,6 +25,7 @@ import os
 import secrets
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 from urllib.parse import urlsplit
@@ -177,6 +178,17 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
     return clients
 
 
+def run_async(coroutine):
+    """``asyncio.run``, also where a loop is already running (a Jupyter kernel has one):
+    then the clients get a fresh loop in a thread of their own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def stop_fast(lab: LabServer) -> None:
     """End a benchmark's lab at once.
 
@@ -231,7 +243,7 @@ def run_transport(transport: Transport, counts: list[int], messages: int, rate: 
             sampler = TreeSampler(lab.pid).start()
             try:
                 run = drive_webhook if transport.kind == "webhook" else drive
-                asyncio.run(run(transport, address.hostname, address.port, result, sampler))
+                run_async(run(transport, address.hostname, address.port, result, sampler))
             except Exception as exc:  # noqa: BLE001 (a failed run is a row that says why)
                 result.note = _join(result.note, f"failed: {type(exc).__name__}: {exc}"[:160])
             finally:
