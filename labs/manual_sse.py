@@ -152,6 +152,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/stats")
     def stats():
+        # Counts are this process's (with several workers, the one that answered);
+        # last_id and history come from the broker, so with Redis they are global.
         return jsonify(clients=streams.count, pid=os.getpid(), keepalive_seconds=keepalive_seconds,
                        **broker.stats())
 
