@@ -108,6 +108,33 @@ def test_github_signature_covers_every_byte():
             signatures.verify_github(SECRET, changed, header)
 
 
+def test_a_reader_that_cannot_keep_up_is_dropped_not_buffered():
+    from labs.webhooks import Broadcaster
+
+    hub = Broadcaster(queue_size=3)
+    slow, fast = hub.subscribe(), hub.subscribe()
+    for number in range(3):
+        assert hub.publish(f"block {number}") == 2
+        assert fast.get_nowait() == f"block {number}"
+    hub.publish("one too many for the slow reader")
+    assert hub.clients == 1  # the slow reader is gone; its browser will reconnect
+    assert fast.get_nowait() == "one too many for the slow reader"
+    drained = [slow.get_nowait() for _ in range(slow.qsize())]
+    assert drained[-1] is None  # tells its stream generator to end
+
+
+def test_seen_ids_claim_is_all_or_nothing():
+    from labs.webhooks import SeenIds
+
+    seen = SeenIds(capacity=10)
+    assert seen.claim("id:1", "body:a")
+    assert not seen.claim("id:2", "body:a")  # a known body under a new id
+    assert not seen.claim("id:1", "body:b")  # a known id with a new body
+    assert seen.claim("id:2", "body:b")      # nothing above was recorded by the refusals
+    seen.release("id:2", "body:b")
+    assert seen.claim("id:2", "body:b")
+
+
 # --------------------------------------------------------------------------- accepted, once
 
 def test_github_push_is_pushed_exactly_once(lab, stream):
