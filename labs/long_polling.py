@@ -71,6 +71,8 @@ def process_stats() -> dict[str, int]:
 
 def create_app(config=None):
     app = create_lab_app("long_polling", config)
+    # A held client is silent for up to a whole timeout: count it as a client for longer.
+    app.config.setdefault("CLIENT_WINDOW", float(app.config.get("MAX_TIMEOUT", MAX_TIMEOUT)) + 5)
     log = create_log(app.config, "long_polling")
     counters = create_counters(app.config, "long_polling")
     add_common_routes(app, log, counters, ("requests", "with_messages", "timeouts", "waiting"),
@@ -81,8 +83,7 @@ def create_app(config=None):
         since = read_cursor()
         timeout = read_timeout()
         client = read_client()
-        counters.seen(client)
-        counters.incr("requests")
+        counters.seen(client)  # now, so that /stats counts it while it is held
         page = log.read(since)
         held = page.empty and timeout > 0
         if held:
@@ -91,9 +92,8 @@ def create_app(config=None):
                 page = log.wait(since, timeout)
             finally:
                 counters.incr("waiting", -1)
-            counters.seen(client)  # still here: a held poller is a current client
         timed_out = page.empty
-        counters.incr("timeouts" if timed_out else "with_messages")
+        counters.count_request(client, "timeouts" if timed_out else "with_messages")
         body = page.body()
         body["timed_out"] = timed_out
         response = jsonify(body)

@@ -56,6 +56,7 @@ class Page:
     latest: int = 0  # id of the newest message in the log (0: none yet)
     missed: int = 0  # messages after ``since`` that fell out of the history
     more: bool = False  # more messages wait after this batch: ask again at once
+    epoch: str = ""  # which life of the log this is (new after a restart): part of an ETag
 
     @property
     def cursor(self) -> int:
@@ -121,7 +122,8 @@ class MemoryLog:
         start = max(since + 1, oldest) - oldest  # index of the first message to send
         chosen = [self._messages[i] for i in range(start, min(len(self._messages), start + self.batch))]
         more = bool(chosen) and chosen[-1]["id"] < latest
-        return Page(since=since, messages=[dict(m) for m in chosen], latest=latest, missed=missed, more=more)
+        return Page(since=since, messages=[dict(m) for m in chosen], latest=latest, missed=missed, more=more,
+                    epoch=self.epoch)
 
     def wait(self, since: int, timeout: float) -> Page:
         """Answer at once if there is news after ``since``, else when some arrives or at ``timeout``."""
@@ -199,7 +201,8 @@ class RedisLog:
         pipe.get(self.key + ":seq")
         pipe.zrange(self.key + ":log", 0, 0, withscores=True)
         pipe.zrangebyscore(self.key + ":log", f"({since}", "+inf", start=0, num=self.batch)
-        latest_raw, oldest_raw, members = pipe.execute()
+        pipe.get(self.key + ":epoch")
+        latest_raw, oldest_raw, members, epoch = pipe.execute()
         latest = int(latest_raw or 0)
         if since > latest:
             raise CursorAhead(since, latest)
@@ -210,7 +213,8 @@ class RedisLog:
             data = json.loads(payload)
             messages.append(_record(int(ident), data["message"], data["time"]))
         more = bool(messages) and messages[-1]["id"] < latest
-        return Page(since=since, messages=messages, latest=latest, missed=max(0, oldest - 1 - since), more=more)
+        return Page(since=since, messages=messages, latest=latest, missed=max(0, oldest - 1 - since), more=more,
+                    epoch=epoch or "empty")
 
     def wait(self, since: int, timeout: float) -> Page:
         self._ensure_listener()
@@ -289,6 +293,13 @@ class MemoryCounters:
             while len(self._seen) > self.MAX_CLIENTS:
                 del self._seen[next(iter(self._seen))]
 
+    def count_request(self, client: str, outcome: str) -> None:
+        """One answered request: who asked, and how it was answered."""
+        self.seen(client)
+        with self._lock:
+            self._counts["requests"] += 1
+            self._counts[outcome] += 1
+
     def snapshot(self, window: float) -> dict[str, int]:
         cutoff = time.monotonic() - window
         with self._lock:
@@ -311,6 +322,14 @@ class RedisCounters:
 
     def seen(self, client: str) -> None:
         self.redis.zadd(self.key + ":pollers", {client: time.time()})
+
+    def count_request(self, client: str, outcome: str) -> None:
+        # One round trip for the three updates: this runs on every poll.
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(self.key + ":pollers", {client: time.time()})
+        pipe.hincrby(self.key + ":counts", "requests", 1)
+        pipe.hincrby(self.key + ":counts", outcome, 1)
+        pipe.execute()
 
     def snapshot(self, window: float) -> dict[str, int]:
         pipe = self.redis.pipeline(transaction=True)

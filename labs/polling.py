@@ -115,17 +115,15 @@ def create_app(config=None):
         since = read_cursor()
         client = read_client()
         page = log.read(since)  # never waits: short polling answers at once
-        counters.seen(client)
-        counters.incr("requests")
         # The ETag names the state of the log: its epoch (new on every restart) and the
         # newest id.  A client whose cursor is that newest id and which sends the tag back
         # already knows everything there is: 304, no body.
-        tag = f"{log.epoch}-{page.latest}"
+        tag = f"{page.epoch}-{page.latest}"
         if page.empty and since == page.latest and request.if_none_match.contains(tag):
-            counters.incr("not_modified")
+            counters.count_request(client, "not_modified")
             response = Response(status=304)
         else:
-            counters.incr("with_messages" if page.messages else "empty")
+            counters.count_request(client, "with_messages" if page.messages else "empty")
             response = jsonify(page.body())
         response.set_etag(tag)
         # Browsers and proxies may keep the answer but must ask again every time.
