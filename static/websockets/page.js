@@ -32,6 +32,8 @@ function frameText(packet) {
 // "43..." an acknowledgement, "2"/"3" the heartbeat ping/pong.
 labSocket.io.on("open", () => {
   const engine = labSocket.io.engine;
+  // The Engine.IO "open" packet (0{...}) was handled before this event fired: say so.
+  Lab.wire("note", `WebSocket open (HTTP 101, then Engine.IO open packet 0, session ${engine.id})`);
   engine.on("packetCreate", (packet) => Lab.wire("out", frameText(packet)));
   engine.on("packet", (packet) => Lab.wire("in", frameText(packet)));
 });
