@@ -10,7 +10,6 @@ waiting for silence.
 from __future__ import annotations
 
 import itertools
-import json
 
 import pytest
 import redis
@@ -390,3 +389,23 @@ def test_the_page_asks_for_the_token_in_classroom_mode(lab_server, page):
     page.fill("#message", "class starts now")
     page.click("#send")
     expect(page.locator("#notifications li")).to_have_text(["class starts now"])
+
+
+@pytest.mark.browser
+def test_the_page_switches_channels(lab, page):
+    from playwright.sync_api import expect
+
+    first, second = fresh_channel(), fresh_channel()
+    page.goto(f"{lab.url}/?channel={first}")
+    wait_for_clients(lab, 1, first)
+    page.fill("#channel", second)
+    page.click("#switch")
+    wait_for_clients(lab, 1, second)
+    assert page.url.endswith(f"?channel={second}")  # a link to this page opens the same channel
+    expect(page.locator("#listening")).to_have_text(f"(channel {second})")
+
+    assert publish(lab, "on the old channel", first).status_code == 200
+    page.fill("#message", "on the new channel")
+    page.click("#send")  # the page publishes on the channel it listens to
+    expect(page.locator("#send-result")).to_have_text("sent to 1 stream(s)")
+    expect(page.locator("#notifications li")).to_have_text(["on the new channel"])
