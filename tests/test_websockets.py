@@ -80,8 +80,8 @@ def clients():
         recorder.close()
 
 
-def test_two_clients_chat_over_a_real_websocket(lab_server, clients):
-    lab = lab_server("websockets")
+def test_two_clients_chat_over_a_real_websocket(shared_lab, clients):
+    lab = shared_lab
     alice, bob = clients(lab.url), clients(lab.url)
     assert alice.client.transport() == "websocket"
     assert bob.client.transport() == "websocket"
@@ -296,8 +296,8 @@ def test_gunicorn_workers_serve_websockets_and_share_redis(lab_server, clients):
         assert reader.wait_for("notify") == [{"message": "everyone"}]
 
 
-def test_the_server_keeps_nothing_for_a_client_that_was_away(lab_server, clients):
-    lab = lab_server("websockets")
+def test_the_server_keeps_nothing_for_a_client_that_was_away(shared_lab, clients):
+    lab = shared_lab
     reader = clients(lab.url)
     lab.publish("first")
     reader.wait_for("notify")
