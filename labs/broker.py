@@ -123,6 +123,27 @@ class Subscriber:
             return None
         return self.queue.get(timeout=timeout)
 
+    def get_batch(self, timeout: float, limit: int) -> list[Message] | None:
+        """Like :meth:`get`, then also whatever else is already waiting (up to ``limit``).
+
+        A reader that fell a little behind (a busy server, a burst of messages) gets its
+        backlog in one write: one wake-up and one ``send()`` instead of one per message,
+        so a server under load catches up instead of falling further behind.
+        """
+        first = self.get(timeout)
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < limit:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:  # cut off meanwhile: send what we have; the next get() says stop
+                break
+            batch.append(item)
+        return batch
+
     def cut(self, reason: str) -> None:
         """End this reader's stream.  Safe to call from any thread, more than once."""
         if self.cut_reason:

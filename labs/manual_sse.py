@@ -41,6 +41,8 @@ from labs.webapp import create_lab_app
 
 DEFAULT_KEEPALIVE_SECONDS = 15.0
 DEFAULT_RETRY_MS = 3000
+# At most this many waiting messages go out in one write (see Subscriber.get_batch).
+WRITE_BATCH = 64
 
 STREAM_HEADERS = {
     # Every reader gets its own live stream: no cache may store or share it.
@@ -107,18 +109,18 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
         position = replay.position
         while True:
             try:
-                message = subscriber.get(timeout=keepalive_seconds)
+                batch = subscriber.get_batch(keepalive_seconds, WRITE_BATCH)
             except queue.Empty:
                 # Nothing to say for a while: a comment keeps proxies from closing the
                 # connection, and writing it is how we find out that the reader left.
                 yield keep_alive().encode()
                 continue
-            if message is None:  # cut off: too slow, or the server ended all streams
+            if batch is None:  # cut off: too slow, or the server ended all streams
                 return
-            if message.id <= position:
-                continue  # already sent in the replay
-            position = message.id
-            yield message.wire
+            fresh = [message for message in batch if message.id > position]  # skip what the replay sent
+            if fresh:
+                position = fresh[-1].id
+                yield b"".join(message.wire for message in fresh)
     finally:
         broker.close(subscriber)
         streams.add(-1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import uuid
 
 import psutil
@@ -113,6 +114,30 @@ def test_new_reader_learns_its_position_so_its_first_reconnect_misses_nothing(la
     publish_all(lab, ["while away"])
     with EventStream(lab.url + "/stream", last_event_id=stream.decoder.last_event_id) as again:
         assert again.wait_for(1, type="notify")[0].json() == {"message": "while away"}
+
+
+def test_concurrent_publishers_reach_every_reader_in_id_order_exactly_once(lab_server):
+    lab = lab_server("manual_sse", config=FAST)
+    streams = [EventStream(lab.url + "/stream") for _ in range(3)]
+    try:
+        def publish_many(prefix: str) -> None:
+            with requests.Session() as session:
+                for i in range(50):
+                    session.post(lab.url + "/send_notification", json={"message": f"{prefix}{i}"}, timeout=10)
+
+        publishers = [threading.Thread(target=publish_many, args=(p,)) for p in "abcd"]
+        for thread in publishers:
+            thread.start()
+        for thread in publishers:
+            thread.join()
+        for stream in streams:
+            events = stream.wait_for(200, type="notify", timeout=20)
+            # Ids in order with no hole and no repeat, whatever order the posts raced in.
+            assert [int(e.id) for e in events] == list(range(1, 201))
+            assert sorted(e.json()["message"] for e in events) == sorted(f"{p}{i}" for p in "abcd" for i in range(50))
+    finally:
+        for stream in streams:
+            stream.close()
 
 
 def test_an_explicit_gap_event_when_the_missed_events_are_older_than_the_history(lab_server):
