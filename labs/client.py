@@ -14,10 +14,12 @@ holds is what a browser's EventSource would dispatch.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -50,7 +52,7 @@ class EventStream:
         self._changed = threading.Condition()
         self._connected = threading.Event()
         self._closing = False
-        self._response: requests.Response | None = None
+        self._socket: socket.socket | None = None
         self._request_headers = {"Accept": "text/event-stream", **(headers or {})}
         if last_event_id is not None:
             self._request_headers["Last-Event-ID"] = str(last_event_id)
@@ -64,21 +66,38 @@ class EventStream:
             raise self.error
 
     def _run(self) -> None:
+        # http.client rather than requests: we open the socket ourselves, so close() can
+        # hang up at any moment, even before the server has sent its headers (flask-sse
+        # sends none until its first event).
+        parts = urlsplit(self.url)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
         try:
-            with requests.get(self.url, headers=self._request_headers, stream=True, timeout=(5, None)) as response:
-                self._response = response
-                self.status = response.status_code
-                self.headers = dict(response.headers)
-                self._connected.set()
-                for chunk in response.iter_content(chunk_size=None):
-                    with self._changed:
-                        self.raw += chunk
-                        self.events.extend(self.decoder.feed(chunk))
-                        self._changed.notify_all()
+            connection.connect()
+            self._socket = connection.sock
+            if self._closing:
+                return
+            connection.sock.settimeout(None)  # a quiet stream is not an error
+            path = parts.path or "/"
+            if parts.query:
+                path += "?" + parts.query
+            connection.request("GET", path, headers=self._request_headers)
+            response = connection.getresponse()
+            self.status = response.status
+            self.headers = dict(response.getheaders())
+            self._connected.set()
+            while True:
+                chunk = response.read1(65536)  # whatever has arrived; de-chunked
+                if not chunk:
+                    break
+                with self._changed:
+                    self.raw += chunk
+                    self.events.extend(self.decoder.feed(chunk))
+                    self._changed.notify_all()
         except BaseException as exc:  # a closed socket ends up here too
             if not self._closing:
                 self.error = exc
         finally:
+            connection.close()
             self._connected.set()
             self.ended.set()
             with self._changed:
@@ -121,15 +140,12 @@ class EventStream:
     def close(self) -> None:
         """Hang up, as a browser tab does when it closes."""
         self._closing = True
-        response = self._response
-        if response is not None:
-            sock = _socket_of(response)
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            response.close()
+        sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread at once
+            except OSError:
+                pass
         self._thread.join(timeout=5)
 
     def __enter__(self) -> "EventStream":
@@ -140,11 +156,3 @@ class EventStream:
 
     def __repr__(self) -> str:
         return f"<EventStream {self.url} events={len(self.events)}>"
-
-
-def _socket_of(response: requests.Response) -> socket.socket | None:
-    """The TCP socket under a streaming response, so another thread can end a blocked read."""
-    try:
-        return response.raw._fp.fp.raw._sock  # http.client response -> socket.SocketIO -> socket
-    except AttributeError:
-        return None
