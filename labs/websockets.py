@@ -25,6 +25,7 @@ reaches the clients connected to every process.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import re
@@ -263,15 +264,25 @@ def create_app(config=None):
         emit("error", exc.body(), to=request.sid)
         return {"ok": False, **exc.body()}
 
+    # Classroom mode (config PUBLISH_TOKEN): the chat's broadcast, like POST
+    # /send_notification, is the instructor's.  A client proves it at connect time with
+    # Socket.IO's auth payload {"token": ...}; reading needs nothing.
+    token = str(app.config.get("PUBLISH_TOKEN") or "")
+    may_broadcast: set[str] = set()
+
     @socketio.on("connect")
     def on_connect(auth=None):
         count.add(request.sid)
+        given = str(auth.get("token", "")) if isinstance(auth, dict) else ""
+        if not token or hmac.compare_digest(given.encode(), token.encode()):
+            may_broadcast.add(request.sid)
 
     @socketio.on("disconnect")
     def on_disconnect(reason=None):
         # Nothing is kept for a client that left: unlike SSE's Last-Event-ID, a Socket.IO
         # client that reconnects gets only what is sent after it is back.
         count.discard(request.sid)
+        may_broadcast.discard(request.sid)
 
     def chat_rooms() -> list[str]:
         """The chat rooms this client is in, by the names the client uses."""
@@ -306,6 +317,9 @@ def create_app(config=None):
             name = _text(data, "name", max_chars=MAX_NAME_CHARS, default="anonymous")
             if room not in chat_rooms():
                 raise ClientError("not in that room", f"join {room!r} before sending to it")
+            if request.sid not in may_broadcast:
+                raise ClientError("chatting needs the instructor's token",
+                                  "classroom mode: connect with auth {\"token\": \"<token>\"}")
         except ClientError as exc:
             return refuse(exc)
         message = {"id": uuid.uuid4().hex[:12], "room": room, "name": name, "text": text}

@@ -115,3 +115,26 @@ def test_refused_publish_delivers_nothing_and_accepted_one_arrives(name, lab_ser
 def test_without_classroom_no_token_is_asked(lab_server):
     lab = lab_server("json_roundtrip")
     assert lab.get("/classroom").json() == {"publish_token_required": False}
+
+
+def test_websocket_chat_broadcast_needs_the_token(lab_server, monkeypatch):
+    import socketio
+
+    monkeypatch.setenv("LABS_TOKEN", TOKEN)
+    lab = lab_server("websockets", extra_args=["--classroom"])
+    student, instructor = socketio.Client(), socketio.Client()
+    heard: list[str] = []
+    student.on("chat", lambda message: heard.append(message["text"]))
+    try:
+        student.connect(lab.url, transports=["websocket"])
+        instructor.connect(lab.url, transports=["websocket"], auth={"token": TOKEN})
+        for client in (student, instructor):
+            assert client.call("join", {"room": "lecture"}, timeout=5)["ok"]
+        refused = student.call("chat", {"room": "lecture", "text": "from a student"}, timeout=5)
+        assert refused["ok"] is False and "token" in refused["error"]
+        assert instructor.call("chat", {"room": "lecture", "text": "from the instructor"}, timeout=5)["ok"]
+        assert wait_until(lambda: heard, 5)
+        assert heard == ["from the instructor"], "the refused line was never broadcast"
+    finally:
+        student.disconnect()
+        instructor.disconnect()

@@ -17,6 +17,9 @@ $("name").value = "guest-" + Math.random().toString(36).slice(2, 6);
 const labSocket = io({
   path: new URL("socket.io/", document.baseURI).pathname,
   transports: ["websocket"],
+  // Classroom mode: the instructor's token (kept for this tab by the frame) lets this
+  // page broadcast in the chat; without it the page can still read everything.
+  auth: (send) => send({ token: Lab.token() }),
 });
 
 // Engine.IO packet types, as their digit appears at the start of every frame.
