@@ -163,7 +163,8 @@ class RedisLog:
     ``:epoch`` a random value set when the log starts; channel ``:news`` carries each new id.
     """
 
-    def __init__(self, url: str, key: str, history: int = DEFAULT_HISTORY, batch: int = DEFAULT_BATCH) -> None:
+    def __init__(self, url: str, key: str, history: int = DEFAULT_HISTORY, batch: int = DEFAULT_BATCH,
+                 recheck: float = RECHECK_SECONDS) -> None:
         import redis
 
         self.redis = redis.Redis.from_url(url, decode_responses=True)
@@ -171,6 +172,7 @@ class RedisLog:
         self.history = history
         self.batch = batch
         self.channel = key + ":news"
+        self.recheck = recheck
         self._append = self.redis.register_script(_APPEND_SCRIPT)
         # Wake-ups: one subscriber thread per process bumps `_generation` for every
         # announcement; waiters sleep on `_changed` until the generation moves.
@@ -230,7 +232,7 @@ class RedisLog:
                 return page
             with self._changed:
                 self._changed.wait_for(lambda: self._generation != generation or self._closed,
-                                       min(left, RECHECK_SECONDS))
+                                       min(left, self.recheck))
             if self._closed:
                 return self.read(since)
 
@@ -347,7 +349,8 @@ def create_log(config: dict[str, Any], lab: str) -> MemoryLog | RedisLog:
     if history < 1 or batch < 1:
         raise ValueError("HISTORY and BATCH must be at least 1")
     if config.get("REDIS_URL"):
-        return RedisLog(config["REDIS_URL"], config.get("LOG_KEY", f"sse-kit:{lab}"), history, batch)
+        return RedisLog(config["REDIS_URL"], config.get("LOG_KEY", f"sse-kit:{lab}"), history, batch,
+                        float(config.get("RECHECK_SECONDS", RECHECK_SECONDS)))
     return MemoryLog(history, batch)
 
 

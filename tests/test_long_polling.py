@@ -24,11 +24,19 @@ class HeldRequest(threading.Thread):
         self.answer = requests.get(self.url + "/updates", params={"since": self.since, "timeout": self.timeout},
                                    timeout=self.timeout + 15)
 
-    def body(self) -> dict:
-        self.join(self.timeout + 15)
-        assert self.answer is not None, "the long poll did not return"
+    def body(self, within: float | None = None) -> dict:
+        """The answer's JSON.  ``within``: it must come well before the request's own
+        timeout, i.e. a wake-up ended the wait, not the clock (a loose bound, not a timing test)."""
+        self.join(within if within is not None else self.timeout + 15)
+        assert self.answer is not None, \
+            "the long poll is still held: the publish did not wake it" if within else "the long poll did not return"
         assert self.answer.status_code == 200, self.answer.text
         return self.answer.json()
+
+
+# A woken request answers in milliseconds; one that was not woken answers at its 30 s
+# timeout.  Anything under 12 s therefore tells the two apart, however loaded the machine.
+WOKEN_WITHIN = 12
 
 
 def waiting(lab) -> int:
@@ -37,11 +45,11 @@ def waiting(lab) -> int:
 
 def test_a_held_request_returns_with_the_message_published_while_it_waits(lab_server):
     lab = lab_server("long_polling")
-    held = HeldRequest(lab.url, since=0, timeout=25)
+    held = HeldRequest(lab.url, since=0, timeout=30)
     assert wait_until(lambda: waiting(lab) == 1, 10)
     assert held.is_alive()  # nothing to say yet: the server is holding it
     lab.publish("<b>news</b>")
-    body = held.body()
+    body = held.body(within=WOKEN_WITHIN)
     # It came back because of the message, not because its 25 s ran out.
     assert body["timed_out"] is False
     assert [m["message"] for m in body["messages"]] == ["<b>news</b>"]
@@ -51,11 +59,11 @@ def test_a_held_request_returns_with_the_message_published_while_it_waits(lab_se
 
 def test_every_waiting_client_is_woken_not_just_one(lab_server):
     lab = lab_server("long_polling")
-    held = [HeldRequest(lab.url, since=0, timeout=25) for _ in range(5)]
+    held = [HeldRequest(lab.url, since=0, timeout=30) for _ in range(5)]
     assert wait_until(lambda: waiting(lab) == 5, 10)
     lab.publish("for everyone")
     for request in held:
-        body = request.body()
+        body = request.body(within=WOKEN_WITHIN)
         assert body["timed_out"] is False and [m["message"] for m in body["messages"]] == ["for everyone"]
     assert lab.get("/stats").json()["clients"] == 1  # all from this test's one address
 
@@ -120,24 +128,25 @@ def test_followers_get_every_message_exactly_once_in_order(lab_server):
 def test_memory_log_wait_wakes_all_waiters():
     log = MemoryLog()
     answers = []
-    threads = [threading.Thread(target=lambda: answers.append(log.wait(0, 20))) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: answers.append(log.wait(0, 60)), daemon=True) for _ in range(4)]
     for thread in threads:
         thread.start()
     assert wait_until(lambda: len(log._changed._waiters) == 4, 5)
     log.append("hello")
-    for thread in threads:
-        thread.join(10)
+    # All four must be answered by the wake-up, long before their 60 s timeout.
+    assert wait_until(lambda: len(answers) == 4, WOKEN_WITHIN), f"only {len(answers)} of 4 waiters woke up"
     assert [[m["message"] for m in page.messages] for page in answers] == [["hello"]] * 4
 
 
 def test_with_two_workers_a_publish_in_one_process_wakes_waiters_in_the_other(lab_server):
-    lab = lab_server("long_polling", workers=2)
+    # RECHECK_SECONDS=60: no periodic re-read, so only a pub/sub wake-up answers in time.
+    lab = lab_server("long_polling", workers=2, config={"RECHECK_SECONDS": 60})
     crossed = 0
     for i in range(30):
-        held = HeldRequest(lab.url, since=i, timeout=25)
+        held = HeldRequest(lab.url, since=i, timeout=30)
         assert wait_until(lambda: waiting(lab) == 1, 10)  # counted in Redis, across workers
         published = requests.post(lab.url + "/send_notification", json={"message": f"m{i}"}, timeout=10)
-        body = held.body()
+        body = held.body(within=WOKEN_WITHIN)
         assert body["timed_out"] is False and [m["message"] for m in body["messages"]] == [f"m{i}"]
         if published.headers["X-Lab-Process"] != held.answer.headers["X-Lab-Process"]:
             crossed += 1
@@ -156,7 +165,7 @@ def test_page_receives_a_message_while_its_request_is_held(lab_server, page):
     markup = "<script>window.pwned = 1</script><u>under</u>"
     lab.publish(markup)
     item = page.locator("#notifications li").first
-    item.wait_for()
+    item.wait_for(timeout=WOKEN_WITHIN * 1000)  # well before the page's 25 s hold ends
     assert item.evaluate("node => node.firstChild.textContent") == markup
     assert page.locator("#notifications u").count() == 0 and page.evaluate("window.pwned") is None
     # It asks again at once after each answer: a second request is held.
@@ -173,3 +182,25 @@ def test_page_counts_empty_answers_at_the_timeout(lab_server, page):
     page.goto(lab.url + "/")
     page.wait_for_function("Number(document.querySelector('#count-empty').textContent) >= 2")
     assert int(page.text_content("#count-messages")) == 0
+
+
+def test_wake_ups_survive_a_redis_restart(lab_server, private_redis):
+    # The lab's pub/sub listener loses its connection when Redis restarts; it must
+    # subscribe again, or held requests would only ever end at their timeout.
+    # RECHECK_SECONDS=60 turns off the periodic re-read, the safety net: only a wake-up
+    # can end the held requests below before their 25 s timeout.
+    lab = lab_server("long_polling", config={"REDIS_URL": private_redis.url, "RECHECK_SECONDS": 60})
+    first = HeldRequest(lab.url, since=0, timeout=30)
+    assert wait_until(lambda: waiting(lab) == 1, 10)
+    lab.publish("before")
+    assert first.body(within=WOKEN_WITHIN)["timed_out"] is False
+    private_redis.restart()  # nothing is persisted: the log starts again at id 0
+    assert wait_until(lambda: lab.get("/stats").json()["latest"] == 0, 10)
+    # The old cursor is now ahead of the log: the answer says where to continue.
+    ahead = lab.get("/updates", params={"since": 1, "timeout": 0})
+    assert ahead.status_code == 400 and ahead.json()["cursor"] == 0
+    second = HeldRequest(lab.url, since=0, timeout=30)
+    assert wait_until(lambda: waiting(lab) == 1, 10)
+    lab.publish("after")
+    body = second.body(within=WOKEN_WITHIN)
+    assert body["timed_out"] is False and [m["message"] for m in body["messages"]] == ["after"]
