@@ -43,8 +43,10 @@ def machine() -> dict:
 
 
 def machine_line(info: dict) -> str:
-    return (f"{info['cores']} cores, {info['memory_gib']} GiB RAM, Python {info['python']}, "
-            f"load average {info['load_1min']} at the start, {info['date']}")
+    load = f"load average {info['load_1min']} at the start"
+    if "load_1min_end" in info:
+        load += f", {info['load_1min_end']} at the end"
+    return f"{info['cores']} cores, {info['memory_gib']} GiB RAM, Python {info['python']}, {load}, {info['date']}"
 
 
 def cell(result: Result, name: str, fmt: str) -> str:

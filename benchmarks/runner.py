@@ -39,6 +39,9 @@ from labs.launcher import LabServer
 
 SETUP_TIMEOUT = 30.0  # seconds for N clients to connect and receive a warm-up message
 CONNECT_BATCH = 100
+# Sending M messages may take at most this long (factor x planned + extra seconds): one POST
+# at a time to a server that answers slowly must not stretch a run without bound.
+SEND_LIMIT_FACTOR, SEND_LIMIT_EXTRA = 3.0, 20.0
 SETTLE = 0.2
 
 
@@ -134,7 +137,10 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
             sampler.sample()
             cpu_before = sampler.cpu_seconds()
         window_start, client_cpu = time.monotonic(), time.process_time()
+        send_limit = SEND_LIMIT_FACTOR * result.messages / result.rate + SEND_LIMIT_EXTRA
         for seq in range(result.messages):
+            if time.monotonic() - window_start > send_limit:
+                break  # the server takes the POSTs too slowly: the row says so (published < M)
             await asyncio.sleep(max(0.0, window_start + seq / result.rate - time.monotonic()))
             if await publisher.publish(stamp(run, seq, time.time())):
                 published.add(seq)
@@ -176,6 +182,9 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
         result.note = _join(result.note, "client errors: " + ", ".join(f"{k} ×{v}" for k, v in kinds.most_common(3)))
     if publisher.failures:
         result.note = _join(result.note, f"{publisher.failures} publishes failed")
+    if len(published) + publisher.failures < result.messages:
+        result.note = _join(result.note, f"only {len(published) + publisher.failures} of "
+                                         f"{result.messages} sent within the time limit")
     planned_s = (result.messages - 1) / result.rate
     if result.messages > 1 and sending_s > 1.5 * planned_s + 0.5:
         # The publisher sends one POST at a time: a server slow to answer them cannot be
