@@ -40,6 +40,7 @@
     if (!response.ok || data === null) {
       if (response.status === 400 && data && typeof data.cursor === "number") {
         cursor = data.cursor;  // the server restarted: continue from its newest message
+        $("cursor").textContent = String(cursor);
         return true;
       }
       return false;

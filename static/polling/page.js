@@ -43,6 +43,7 @@
         // The server restarted and its log is shorter than our cursor: start over there.
         cursor = data.cursor;
         etag = null;
+        $("cursor").textContent = String(cursor);
       }
       return false;
     }
