@@ -89,6 +89,13 @@ def write_markdown(path: Path, results: list[Result], info: dict, params: dict) 
         "",
         markdown_table(results),
         "",
+        "On reconnect: after its runs, one client of each transport lost its connection, missed one "
+        "message and came back as its browser client would (the webhook: the sender retried a delivery).",
+        "",
+        "| transport | on reconnect |",
+        "|---|---|",
+        *[f"| {label} | {text} |" for label, text in dict((r.label, r.on_reconnect) for r in results).items()],
+        "",
     ]
     path.write_text("\n".join(text))
 

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 from benchmarks.clients import Client, Publisher
 from benchmarks.procstats import TreeSampler
+from benchmarks.reconnect import probe
 from benchmarks.transports import Transport
 from benchmarks.webhook import drive_webhook
 from benchmarks.workload import Tally, stamp, summarize, warm_up
@@ -76,6 +77,7 @@ class Result:
     errors: int = 0
     reconnects: int = 0
     note: str = ""
+    on_reconnect: str = ""  # what the reconnect probe saw (benchmarks.reconnect)
     extra: dict = field(default_factory=dict)
 
     def row(self) -> dict:
@@ -270,6 +272,10 @@ def run_transport(transport: Transport, counts: list[int], messages: int, rate: 
                 result.note = _join(result.note, f"{result.not_ready} clients never got a warm-up")
             if log is not None:
                 log(result)
+        # After the load, one client drops, misses a message and comes back: what it got.
+        reconnect = probe(transport, lab)
+        for result in results:
+            result.on_reconnect = reconnect
     except Exception as exc:  # noqa: BLE001 (e.g. the lab does not exist yet)
         for result in results:
             if not result.published:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from benchmarks.minihttp import ResponseParser
+from benchmarks.reconnect import probe
 from benchmarks.runner import Result, drive
 from benchmarks.transports import TRANSPORTS, Transport, select
 from benchmarks.workload import Tally, percentile, stamp, summarize, warm_up
@@ -185,6 +186,10 @@ def test_real_lab_delivers_every_message_once(lab_server, name):
     if transport.lab == "polling":
         # The lab counts every /updates request it answered: the clients made exactly those.
         assert lab.get("/stats").json()["requests"] == totals(clients)[0]
+    # The reconnect probe: a client that drops, misses one message and comes back.
+    expected = {"polling_0.5s": "arrived", "long_polling": "arrived", "manual_sse": "replayed",
+                "sse_blueprint": "lost", "websockets": "lost"}[name]
+    assert expected in probe(transport, lab)
 
 
 def test_command_line_writes_table_markdown_csv_and_plot(tmp_path):
