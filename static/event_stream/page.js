@@ -131,7 +131,8 @@ const EventStreamLab = (() => {
     const result = await collectEvents(url, candidateTypes(text), {
       followReconnects, onEvent: showEvent, onNote: (note) => Lab.wire("note", note),
     });
-    status.textContent = `${result.events.length} event(s) dispatched; the connection ${result.endedBy}.`;
+    status.textContent = `${result.events.length} event(s) dispatched; the connection ${result.endedBy}.` +
+      (followReconnects ? " (The raw panel shows the first connection only.)" : "");
     Lab.setState(`done: ${result.events.length} event(s)`, true);
     return result;
   }
