@@ -5,8 +5,9 @@
     from benchmarks import showdown
     results = showdown(clients=[5], messages=5, transports="manual_sse,polling_2s")
 
-Each (transport, N) pair gets a fresh lab server (gunicorn, one gevent worker) so no run
-inherits another's memory or connections; :mod:`benchmarks.runner` says what is measured.
+Each transport gets a lab server of its own (gunicorn, one gevent worker); all start
+together, then are measured one at a time, N ascending, so no two workloads share the CPU.
+:mod:`benchmarks.runner` says what is measured and how.
 """
 
 from __future__ import annotations
