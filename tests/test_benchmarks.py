@@ -22,6 +22,7 @@ from benchmarks.minihttp import ResponseParser
 from benchmarks.reconnect import probe
 from benchmarks.runner import Result, drive
 from benchmarks.transports import TRANSPORTS, Transport, select
+from benchmarks.webhook import drive_webhook
 from benchmarks.workload import Tally, percentile, stamp, summarize, warm_up
 from labs.webapp import REPO_ROOT
 
@@ -190,6 +191,17 @@ def test_real_lab_delivers_every_message_once(lab_server, name):
     expected = {"polling_0.5s": "arrived", "long_polling": "arrived", "manual_sse": "replayed",
                 "sse_blueprint": "lost", "websockets": "lost"}[name]
     assert expected in probe(transport, lab)
+
+
+def test_webhook_row_counts_one_accepted_post_per_message(lab_server):
+    transport = TRANSPORTS["webhooks"]
+    lab = lab_server("webhooks", workers=1, config=transport.config)
+    result = Result(transport.name, transport.label, 1, 1, M, rate=20.0)
+    asyncio.run(drive_webhook(transport, "127.0.0.1", urlsplit(lab.url).port, result))
+    assert (result.delivered, result.lost, result.requests) == (M, 0, M)
+    stats = lab.get("/stats").json()
+    assert stats["deliveries"]["accepted"] == stats["notifications"] == M + 1  # and the warm-up
+    assert result.bytes_per_msg > 0 and "probe failed" not in probe(transport, lab)
 
 
 def test_command_line_writes_table_markdown_csv_and_plot(tmp_path):
