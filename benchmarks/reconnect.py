@@ -67,13 +67,25 @@ def probe_sse(lab: LabServer) -> str:
     return f"reconnects, but the missed message was lost ({hint})"
 
 
+def _read_all(lab: LabServer, cursor: int, params: dict) -> tuple[int, list[str]]:
+    """Every message after ``cursor``, following ``more`` (answers come in batches)."""
+    messages: list[str] = []
+    for _page in range(100):  # bounded: 100 batches is far more than any run leaves behind
+        answer = lab.get("/updates", params={"since": cursor, **params}).json()
+        messages += [str(m.get("message", "")) for m in answer["messages"]]
+        cursor = answer["cursor"]
+        if not answer.get("more"):
+            break
+    return cursor, messages
+
+
 def probe_polling(lab: LabServer, hold: bool) -> str:
     params = {"timeout": "0"} if hold else {}
-    cursor = lab.get("/updates", params={"since": 0, **params}).json()["cursor"]
-    lab.publish(f"away-{uuid.uuid4().hex[:6]}")  # the client is "away": it does not ask
-    answer = lab.get("/updates", params={"since": cursor, **params}).json()
-    got = any(str(m.get("message", "")).startswith("away-") for m in answer["messages"])
-    return ("asks again from its cursor: the missed message arrived" if got
+    cursor, _ = _read_all(lab, 0, params)  # up to date, as a client that has been polling
+    away = f"away-{uuid.uuid4().hex[:6]}"
+    lab.publish(away)  # the client is "away": it does not ask
+    _, messages = _read_all(lab, cursor, params)
+    return ("asks again from its cursor: the missed message arrived" if away in messages
             else "asks again from its cursor, yet the missed message did not arrive")
 
 
