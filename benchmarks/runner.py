@@ -26,7 +26,7 @@ import secrets
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Callable
 from urllib.parse import urlsplit
 
@@ -78,12 +78,9 @@ class Result:
     reconnects: int = 0
     note: str = ""
     on_reconnect: str = ""  # what the reconnect probe saw (benchmarks.reconnect)
-    extra: dict = field(default_factory=dict)
 
     def row(self) -> dict:
-        row = asdict(self)
-        row.pop("extra")
-        return row
+        return asdict(self)
 
 
 def _totals(clients: list[Client]) -> tuple[int, int, int]:
