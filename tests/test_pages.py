@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 NOTIFICATION_LABS = ["sse_blueprint", "manual_sse", "polling", "long_polling", "websockets", "webhooks"]
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
-COUNT = re.compile(r"^(\d+) connected$")
+COUNT = re.compile(r"^(\d+) connected")
 
 
 def connected(page) -> int:

@@ -72,18 +72,23 @@ const Lab = (() => {
   }
 
   // Show how many clients the lab has, from its GET /stats, if it has one.  Started by
-  // the frame itself (so every page shows the class joining); calling it again is harmless.
+  // the frame itself (so every page shows the class joining).  A page that counts
+  // somewhere else (e.g. one channel's stats) calls it again with that URL: the new
+  // poller replaces the old one, so two never fight over the same line.
   let clientsTimer = null;
-  function watchClients(intervalMs = 2000) {
-    if (clientsTimer !== null) return clientsTimer;
+  let clientsUrl = null;
+  function watchClients(url = "stats", intervalMs = 2000) {
+    if (clientsTimer !== null && url === clientsUrl) return clientsTimer;
+    clearInterval(clientsTimer);
+    clientsUrl = url;
     const node = document.getElementById("lab-clients");
     async function tick() {
       try {
-        const response = await fetch("stats");
+        const response = await fetch(url);
         if (response.status === 404) { clearInterval(timer); return; }
         if (response.ok) {
           const stats = await response.json();
-          if (typeof stats.clients === "number") node.textContent = `${stats.clients} connected`;
+          if (typeof stats.clients === "number" && clientsUrl === url) node.textContent = `${stats.clients} connected`;
         }
       } catch (e) { /* the lab may be restarting */ }
     }

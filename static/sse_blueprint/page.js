@@ -17,7 +17,6 @@
   let source = null;
   let reconnectTimer = null;
   let rawReader = null;
-  let statsTimer = null;
 
   function withChannel(path) {
     return channel ? `${path}?channel=${encodeURIComponent(channel)}` : path;
@@ -90,19 +89,9 @@
     rawReader = null;
   }
 
-  // Lab.watchClients() asks for the default channel; this page may listen on another one.
+  // The frame counts readers of the default channel; count this page's channel instead.
   function watchStats() {
-    clearInterval(statsTimer);
-    const node = document.getElementById("lab-clients");
-    async function tick() {
-      try {
-        const response = await fetch(withChannel("stats"));
-        const stats = await response.json();
-        node.textContent = response.ok ? `${stats.clients} connected (Redis NUMSUB)` : String(stats.error);
-      } catch (e) { /* the lab may be restarting */ }
-    }
-    tick();
-    statsTimer = setInterval(tick, 2000);
+    Lab.watchClients(withChannel("stats"));
   }
 
   async function send(retried = false) {
