@@ -114,3 +114,11 @@ def _healthy(url: str) -> bool:
         return requests.get(url + "/health", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_readme_links_and_pictures_exist():
+    targets = re.findall(r"\]\(([^)#\s]+)\)", README)
+    local = [t for t in targets if not t.startswith(("http://", "https://"))]
+    assert local, "the README shows the plot and the screenshots"
+    missing = [t for t in local if not (ROOT / t).exists()]
+    assert not missing, f"the README points at files that are not there: {missing}"

@@ -18,6 +18,8 @@ from labs.registry import LABS  # noqa: E402
 from tools.chromium import CHROMIUM_FLAGS, find_chromium  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
+# Pages that show something only after a click: what to click so the picture is worth having.
+FIRST_CLICK = {"event_stream": "text=Run this example"}
 NOTIFICATION_LABS = {"sse_blueprint", "manual_sse", "polling", "long_polling", "websockets", "webhooks"}
 
 
@@ -34,7 +36,10 @@ def main(names: list[str]) -> int:
             with LabServer(name) as lab:
                 page = browser.new_page(viewport={"width": 1000, "height": 720})
                 page.goto(lab.url + "/")
-                page.wait_for_load_state("networkidle", timeout=5000) if name not in NOTIFICATION_LABS else time.sleep(1.5)
+                time.sleep(1.5)  # let the page connect (networkidle never comes for a stream)
+                if name in FIRST_CLICK:
+                    page.click(FIRST_CLICK[name])
+                    time.sleep(1.5)
                 if name in NOTIFICATION_LABS:
                     for text in ["Hello, class!", "<b>markup shows as text</b>"]:
                         lab.publish(text)
