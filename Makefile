@@ -26,9 +26,11 @@ lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser $(ROOT_FLAG)
 
 # Every test: unit and integration tests, browser tests, the exercise/solution checks,
-# and strict nbval over the shipped notebooks.
+# and strict nbval over the shipped notebooks. Two workers (one per core), a whole file per
+# worker: a notebook's cells share one kernel, and a lab module's tests share its fixtures.
+XDIST := -n 2 --dist loadfile
 test: venv
-	$(PY) -m pytest tests notebooks --nbval $(NBVAL)
+	$(PY) -m pytest $(XDIST) tests notebooks --nbval $(NBVAL)
 
 unit: venv
 	$(PY) -m pytest tests

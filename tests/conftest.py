@@ -43,7 +43,10 @@ def lab_server():
         lab.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in this
+# thread while it is open, which would break tests that call asyncio.run() (the benchmark
+# harness's tests) if they ran on the same worker after a browser test.
+@pytest.fixture(scope="module")
 def _playwright():
     executable = find_chromium()
     if executable is None:
@@ -57,7 +60,7 @@ def _playwright():
         yield playwright, executable
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(_playwright):
     """Headless Chromium from the system (never a downloaded browser)."""
     playwright, executable = _playwright
