@@ -32,7 +32,23 @@ def quick_counts(data: bytes) -> tuple[int, int]:
     return data.count(b"warm"), data.count(b"seq")
 
 
-class SSEClient(Client):
+class StreamClient(Client):
+    """A client on one long-lived connection: counts stamps as bytes arrive, parses later."""
+
+    def __init__(self, host, port, tally) -> None:
+        super().__init__(host, port, tally)
+        self.seen = [0, 0]
+
+    def _count(self, data: bytes) -> None:
+        warm, measured = quick_counts(data)
+        self.seen[0] += warm
+        self.seen[1] += measured
+
+    def progress(self) -> tuple[int, int]:
+        return self.seen[0], self.seen[1]
+
+
+class SSEClient(StreamClient):
     """``GET /stream`` read as EventSource would: ``notify`` events go to the tally.
 
     The bytes are recorded as they arrive and decoded afterwards by the kit's own
@@ -44,16 +60,7 @@ class SSEClient(Client):
         super().__init__(host, port, tally)
         self.path = path
         self.last_event_id: str | None = None
-        self.seen = [0, 0]
         self._parsed: set[int] = set()
-
-    def _count(self, data: bytes) -> None:
-        warm, measured = quick_counts(data)
-        self.seen[0] += warm
-        self.seen[1] += measured
-
-    def progress(self) -> tuple[int, int]:
-        return self.seen[0], self.seen[1]
 
     async def run(self, stop: asyncio.Event) -> None:
         for attempt in range(MAX_RECONNECTS + 1):
@@ -160,7 +167,7 @@ class FrameReader:
         return frames
 
 
-class SocketIOClient(Client):
+class SocketIOClient(StreamClient):
     """Engine.IO 4 / Socket.IO 5 over a WebSocket from the first byte (no polling).
 
     The protocol, as much as a notification reader needs: the server opens with ``0{...}``,
@@ -173,11 +180,7 @@ class SocketIOClient(Client):
 
     def __init__(self, host, port, tally) -> None:
         super().__init__(host, port, tally)
-        self.seen = [0, 0]
         self.events: list[tuple[float, str]] = []
-
-    def progress(self) -> tuple[int, int]:
-        return self.seen[0], self.seen[1]
 
     async def run(self, stop: asyncio.Event) -> None:
         for attempt in range(MAX_RECONNECTS + 1):
@@ -232,9 +235,7 @@ class SocketIOClient(Client):
     def _packet(self, recorder, payload: bytes, now: float) -> None:
         if payload[:2] == b"42":
             self.events.append((now, payload[2:].decode()))
-            warm, measured = quick_counts(payload)
-            self.seen[0] += warm
-            self.seen[1] += measured
+            self._count(payload)
         elif payload[:1] == b"0":  # Engine.IO open: connect to the default namespace
             recorder.send(ws_frame("40"))
         elif payload == b"2":  # Engine.IO ping

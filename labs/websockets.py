@@ -37,6 +37,7 @@ from typing import Any
 from flask import jsonify, request
 from flask_socketio import SocketIO, emit, join_room, leave_room, rooms
 
+from labs.errors import ApiError
 from labs.notify import read_notification
 from labs.webapp import MAX_CONTENT_LENGTH, create_lab_app
 
@@ -64,19 +65,14 @@ DEFAULT_CHANNEL = "labs-websockets"
 COUNT_TTL_SECONDS = 30
 
 
-class ClientError(Exception):
-    """Something a client sent that the server refuses; the client is told, nobody else."""
+class ClientError(ApiError):
+    """Something a client sent that the server refuses; the client is told, nobody else.
+
+    The same ``{"error", "detail"}`` body as an HTTP 400, sent back as an ``error`` event.
+    """
 
     def __init__(self, error: str, detail: str = "") -> None:
-        super().__init__(error)
-        self.error = error
-        self.detail = detail
-
-    def body(self) -> dict[str, str]:
-        body = {"error": self.error}
-        if self.detail:
-            body["detail"] = self.detail
-        return body
+        super().__init__(400, error, detail)
 
 
 def choose_async_mode() -> str:
