@@ -83,6 +83,28 @@ def test_gunicorn_workers_serve_and_stop_with_the_lab():
     assert_all_gone(tree)
 
 
+def test_gunicorn_workers_tune_the_garbage_collector():
+    # gunicorn validates each setting (a hook must take exactly the worker), and the hook
+    # must freeze start-up objects and raise the thresholds (in a child: it is global state).
+    from gunicorn.config import Config
+
+    from labs.registry import get_lab
+    from labs.serve import GC_THRESHOLDS, _tune_gc_for_many_connections, gunicorn_options
+
+    cfg = Config()
+    for key, value in gunicorn_options(get_lab("manual_sse"), 3, 1).items():
+        cfg.set(key, value)
+    assert cfg.post_worker_init is _tune_gc_for_many_connections
+    code = ("import gc, json; from labs.serve import _tune_gc_for_many_connections as tune; "
+            "before = gc.get_threshold(); tune(None); "
+            "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    before, after, frozen = json.loads(out)
+    assert before == [700, 10, 10]  # Python's defaults: the hook really changes something
+    assert after == list(GC_THRESHOLDS)
+    assert frozen > 0
+
+
 def test_a_lab_that_cannot_start_reports_its_output():
     with pytest.raises(Exception, match="no lab named"):
         LabServer("no_such_lab")
