@@ -27,6 +27,7 @@ worker those modules are monkey-patched, so the same code then runs on greenlets
 from __future__ import annotations
 
 import collections
+import json
 import queue
 import threading
 import time
@@ -41,16 +42,29 @@ DEFAULT_QUEUE_SIZE = 256
 
 @dataclass(frozen=True)
 class Message:
+    """One event in the history: its id, its type and its data (a JSON object)."""
+
     id: int
-    text: str
+    data: dict[str, Any]
+    event: str = "notify"
     # The complete event-stream block, encoded once when the message is published
     # and then written as-is to every reader: a thousand readers cost one encoding.
     wire: bytes = field(repr=False, compare=False, default=b"")
 
     @classmethod
     def make(cls, ident: int, text: str) -> "Message":
-        wire = encode_json_event({"message": text}, event="notify", id=ident).encode("utf-8")
-        return cls(ident, text, wire)
+        """A notification: ``event: notify`` with ``{"message": text}``."""
+        return cls.event_of(ident, "notify", {"message": text})
+
+    @classmethod
+    def event_of(cls, ident: int, event: str, data: dict[str, Any]) -> "Message":
+        wire = encode_json_event(data, event=event, id=ident).encode("utf-8")
+        return cls(ident, data, event, wire)
+
+    @property
+    def text(self) -> str | None:
+        """A notification's message text (None for other events)."""
+        return self.data.get("message") if self.event == "notify" else None
 
 
 @dataclass
@@ -181,8 +195,13 @@ class Broker:
         self.counters = {"cut_slow": 0, "cut_by_server": 0, "resumed": 0, "replayed": 0, "gaps": 0}
         self.last_resume_id: str | None = None
 
-    # -- subclasses provide these ------------------------------------------------
     def publish(self, text: str) -> Message:
+        """Publish a notification (``event: notify``, ``{"message": text}``)."""
+        return self.publish_event("notify", {"message": text})
+
+    # -- subclasses provide these ------------------------------------------------
+    def publish_event(self, event: str, data: dict[str, Any]) -> Message:
+        """Give ``event`` with ``data`` the next id, keep it in the history, fan it out."""
         raise NotImplementedError
 
     def _replay(self, last_event_id: str | None) -> Replay:
@@ -268,12 +287,12 @@ class MemoryBroker(Broker):
         self._messages: collections.deque[Message] = collections.deque(maxlen=history)
         self._latest = 0
 
-    def publish(self, text: str) -> Message:
+    def publish_event(self, event: str, data: dict[str, Any]) -> Message:
         # One lock around "take an id, keep it, fan it out": two publishers at once can
         # never put message 5 in a queue before message 4.
         with self._lock:
             self._latest += 1
-            message = Message.make(self._latest, text)
+            message = Message.event_of(self._latest, event, data)
             self._messages.append(message)
             self._fan_out(message)
         return message
@@ -296,7 +315,7 @@ class MemoryBroker(Broker):
 # so publishers in different processes can never store ids out of order.
 _PUBLISH_SCRIPT = """
 local id = redis.call('INCR', KEYS[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], id .. '-0', 'm', ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], id .. '-0', 'e', ARGV[3], 'd', ARGV[1])
 return id
 """
 
@@ -329,11 +348,20 @@ class RedisBroker(Broker):
         self._listener = threading.Thread(target=self._listen, name="manual_sse-redis-listener", daemon=True)
         self._listener.start()
 
-    def publish(self, text: str) -> Message:
-        ident = int(self._publish(keys=[self.counter_key, self.stream_key], args=[text, self.history]))
+    def publish_event(self, event: str, data: dict[str, Any]) -> Message:
+        ident = int(self._publish(keys=[self.counter_key, self.stream_key],
+                                  args=[json.dumps(data), self.history, event]))
         # Local readers get it from the listener, like every other process's readers:
         # one path, so the order is the stream's order everywhere.
-        return Message.make(ident, text)
+        return Message.event_of(ident, event, data)
+
+    @staticmethod
+    def _message(entry_id: str, fields: dict[str, str]) -> Message:
+        """A history entry (``<id>-0``, fields ``e`` = event type, ``d`` = JSON data)."""
+        ident = int(entry_id.split("-")[0])
+        if "d" not in fields:  # kept in a shared Redis by an older kit: a notification's text
+            return Message.make(ident, fields.get("m", ""))
+        return Message.event_of(ident, fields["e"], json.loads(fields["d"]))
 
     def _replay(self, last_event_id: str | None) -> Replay:
         if last_event_id is None:
@@ -352,7 +380,7 @@ class RedisBroker(Broker):
         pipe.get(self.counter_key)
         pipe.xrange(self.stream_key, "-" if last is None else f"{last + 1}-0", "+")
         latest_raw, entries = pipe.execute()
-        return int(latest_raw or 0), [Message.make(int(sid.split("-")[0]), fields["m"]) for sid, fields in entries]
+        return int(latest_raw or 0), [self._message(sid, fields) for sid, fields in entries]
 
     def latest(self) -> int:
         return int(self.redis.get(self.counter_key) or 0)
@@ -370,9 +398,9 @@ class RedisBroker(Broker):
                 reply = client.xread({self.stream_key: f"{self._position}-0"}, count=500, block=self.BLOCK_MS)
                 for _stream, entries in reply or []:
                     for sid, fields in entries:
-                        ident = int(sid.split("-")[0])
-                        self._position = ident
-                        self._fan_out(Message.make(ident, fields["m"]))
+                        message = self._message(sid, fields)
+                        self._position = message.id
+                        self._fan_out(message)
             except (redis.RedisError, OSError):
                 if self._stopped.is_set():
                     break

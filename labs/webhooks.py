@@ -22,8 +22,10 @@ Also ``POST /send_notification`` (the kit's common interface), ``GET /stream`` (
 events with the notifications, ``delivery`` events with every delivery's outcome),
 ``GET /deliveries`` (the recent log) and ``GET /stats``.
 
-The fan-out is in this process (one queue per stream reader): serve it with the
-development server or one worker.
+The stream is the ``manual_sse`` lab's (:mod:`labs.broker` and :mod:`labs.sse_response`):
+ids on every event, a replay of what a reconnecting reader missed, keep-alives, slow
+readers cut off.  Its broker and the delivery ids it remembers are in this process:
+serve it with the development server or one worker.
 """
 
 from __future__ import annotations
@@ -31,19 +33,19 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import queue
 import sys
 import threading
 import urllib.parse
 from typing import Any, Callable
 
-from flask import Response, jsonify, request
+from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from labs import signatures
 from labs.errors import ApiError
 from labs.notify import read_message, read_notification
-from labs.sse import encode_event, encode_json_event, keep_alive
+from labs.broker import MemoryBroker
+from labs.sse_response import StreamCounter, stream_response
 from labs.webapp import create_lab_app
 
 # Used only when neither config nor environment sets WEBHOOK_SECRET (see labs.signatures).
@@ -56,6 +58,7 @@ SEEN_IDS = 10_000
 MAX_ID_LENGTH = 200
 DELIVERY_LOG = 100          # recent deliveries kept for GET /deliveries
 QUEUE_SIZE = 100            # events waiting for one stream reader before it is dropped
+HISTORY = 200               # events kept to replay to a reader that reconnects
 KEEPALIVE_SECONDS = 15.0    # a comment on quiet streams, so proxies don't close them
 RETRY_MS = 2000             # how soon a browser reconnects after losing the stream
 
@@ -100,49 +103,6 @@ class SeenIds:
         return len(self._ids)
 
 
-class Broadcaster:
-    """In-process fan-out: every stream reader has its own bounded queue.
-
-    A reader too slow to keep up (its queue full) is dropped rather than letting its
-    backlog grow; its browser reconnects on its own.
-    """
-
-    def __init__(self, queue_size: int) -> None:
-        self.queue_size = queue_size
-        self._readers: set[queue.Queue] = set()
-        self._lock = threading.Lock()
-
-    def subscribe(self) -> queue.Queue:
-        reader: queue.Queue = queue.Queue(self.queue_size)
-        with self._lock:
-            self._readers.add(reader)
-        return reader
-
-    def unsubscribe(self, reader: queue.Queue) -> None:
-        with self._lock:
-            self._readers.discard(reader)
-
-    def publish(self, block: str) -> int:
-        with self._lock:
-            readers = list(self._readers)
-        for reader in readers:
-            try:
-                reader.put_nowait(block)
-            except queue.Full:
-                self.unsubscribe(reader)
-                try:  # tell its generator to end; the queue is full, so make room first
-                    reader.get_nowait()
-                    reader.put_nowait(None)
-                except (queue.Empty, queue.Full):
-                    pass
-        return len(readers)
-
-    @property
-    def clients(self) -> int:
-        with self._lock:
-            return len(self._readers)
-
-
 def _short(value: str | None, limit: int = 80) -> str | None:
     """Header values are attacker-chosen: keep what we log and show short."""
     if value is None:
@@ -163,7 +123,10 @@ def create_app(config=None):
     keepalive_seconds = float(app.config.get("KEEPALIVE_SECONDS", KEEPALIVE_SECONDS))
     seen = {"github": SeenIds(int(app.config.get("WEBHOOK_SEEN_IDS", SEEN_IDS))),
             "standard": SeenIds(int(app.config.get("WEBHOOK_SEEN_IDS", SEEN_IDS)))}
-    hub = Broadcaster(int(app.config.get("QUEUE_SIZE", QUEUE_SIZE)))
+    # The same broker and stream as the manual_sse lab: every event has an id, and a
+    # reader that reconnects is replayed what it missed (Last-Event-ID).
+    hub = MemoryBroker(int(app.config.get("HISTORY", HISTORY)), int(app.config.get("QUEUE_SIZE", QUEUE_SIZE)))
+    streams = StreamCounter()
     log: collections.deque[dict] = collections.deque(maxlen=DELIVERY_LOG)
     counts = collections.Counter()
     lock = threading.Lock()
@@ -172,7 +135,8 @@ def create_app(config=None):
     def push_notification(message: str) -> int:
         with lock:
             counts["notifications"] += 1
-        return hub.publish(encode_json_event({"message": message}, event="notify"))
+        hub.publish(message)
+        return streams.count
 
     def record(entry: dict) -> None:
         """Log a delivery's outcome and show it to stream readers as a ``delivery`` event."""
@@ -181,7 +145,7 @@ def create_app(config=None):
             entry = {"n": sequence[0], **entry}
             log.append(entry)
             counts[entry["outcome"]] += 1
-        hub.publish(encode_json_event(entry, event="delivery"))
+        hub.publish_event("delivery", entry)
 
     def receive(scheme: str, ident_header: str, event_of: Callable[[], str | None],
                 handle: Callable[[], tuple[dict, int]]):
@@ -340,27 +304,7 @@ def create_app(config=None):
 
     @app.get("/stream")
     def stream():
-        reader = hub.subscribe()
-
-        def events():
-            try:
-                # Sent at once so the browser's `open` fires without waiting for news.
-                yield encode_event(comment="connected", retry=RETRY_MS)
-                while True:
-                    try:
-                        block = reader.get(timeout=keepalive_seconds)
-                    except queue.Empty:
-                        # Also how we notice a reader that left: this write fails.
-                        yield keep_alive()
-                        continue
-                    if block is None:  # dropped for being too slow
-                        return
-                    yield block
-            finally:
-                hub.unsubscribe(reader)
-
-        return Response(events(), mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return stream_response(hub, streams, keepalive_seconds=keepalive_seconds, retry_ms=RETRY_MS)
 
     @app.get("/deliveries")
     def deliveries():
@@ -372,7 +316,7 @@ def create_app(config=None):
     def stats():
         with lock:
             counted = dict(counts)
-        return jsonify(clients=hub.clients, notifications=counted.pop("notifications", 0),
+        return jsonify(clients=streams.count, notifications=counted.pop("notifications", 0),
                        deliveries={k: counted.get(k, 0)
                                    for k in ("accepted", "pong", "ignored", "duplicate", "rejected")},
                        development_secret=is_default)

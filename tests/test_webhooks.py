@@ -108,19 +108,21 @@ def test_github_signature_covers_every_byte():
             signatures.verify_github(SECRET, changed, header)
 
 
-def test_a_reader_that_cannot_keep_up_is_dropped_not_buffered():
-    from labs.webhooks import Broadcaster
+def test_a_reader_that_cannot_keep_up_is_cut_not_buffered():
+    # The lab's fan-out is labs.broker's: each reader's queue is bounded.
+    from labs.broker import MemoryBroker
 
-    hub = Broadcaster(queue_size=3)
-    slow, fast = hub.subscribe(), hub.subscribe()
+    hub = MemoryBroker(history=10, queue_size=3)
+    (slow, _), (fast, _) = hub.open(), hub.open()
     for number in range(3):
-        assert hub.publish(f"block {number}") == 2
-        assert fast.get_nowait() == f"block {number}"
+        hub.publish(f"block {number}")
+        assert [m.text for m in fast.get_batch(0, 10)] == [f"block {number}"]
     hub.publish("one too many for the slow reader")
-    assert hub.clients == 1  # the slow reader is gone; its browser will reconnect
-    assert fast.get_nowait() == "one too many for the slow reader"
-    drained = [slow.get_nowait() for _ in range(slow.qsize())]
-    assert drained[-1] is None  # tells its stream generator to end
+    assert hub.subscriber_count() == 1  # the slow reader is gone; its browser will reconnect
+    assert slow.cut_reason == "slow"
+    assert slow.get_batch(0, 10) is None  # tells its stream generator to end
+    assert [m.text for m in fast.get_batch(0, 10)] == ["one too many for the slow reader"]
+    assert len(slow.waiting) == 3  # what it held when cut: bounded, not a growing backlog
 
 
 def test_seen_ids_claim_is_all_or_nothing():
@@ -225,6 +227,26 @@ def test_concurrent_copies_of_a_delivery_are_pushed_once(lab, stream):
     statuses = sorted(outcome.json()["status"] for outcome in outcomes)
     assert statuses == ["accepted"] + ["duplicate"] * 7
     assert next_messages(lab, stream) == ["erin pushed to main"]
+
+
+def test_a_reader_that_reconnects_is_replayed_what_it_missed(lab):
+    # Every event has an id, so a browser that lost the stream says where it was
+    # (Last-Event-ID) and gets the pushes and delivery outcomes it missed, in order.
+    with EventStream(lab.url + "/stream") as first:
+        assert quiet_send(github_push(lab, pusher="gina")).json()["status"] == "accepted"
+        seen = first.wait_for(1, type="notify")[0]
+        assert seen.json() == {"message": "gina pushed to main"} and seen.id.isdigit()
+    assert quiet_send(github_push(lab, pusher="hal")).json()["status"] == "accepted"
+    assert lab.publish("while away").status_code == 200
+    with EventStream(lab.url + "/stream", last_event_id=seen.id) as again:
+        missed = again.wait_for(2, type="notify")
+        assert [event.json()["message"] for event in missed][:2] == ["hal pushed to main", "while away"]
+        # The delivery log too: gina's (logged just after her push) and hal's.
+        logged = [event.json() for event in again.events if event.type == "delivery"]
+        assert [(d["outcome"], d.get("message")) for d in logged[:2]] == [
+            ("accepted", "gina pushed to main"), ("accepted", "hal pushed to main")]
+        ids = [int(event.id) for event in again.events]
+        assert ids == sorted(ids) and ids[0] > int(seen.id)
 
 
 def test_quiet_stream_gets_keep_alive_comments(lab_server):
