@@ -12,7 +12,10 @@ listening, one line goes to standard output::
 from __future__ import annotations
 
 import gc
+import os
 import socket
+import sys
+import warnings
 from typing import Any
 
 from labs.redis_server import RedisServer
@@ -104,6 +107,36 @@ def _tune_gc_for_many_connections(worker=None) -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+# Ending a gevent worker through Python's normal shutdown prints tracebacks that mean
+# nothing (gevent's patched threading is half torn down by then, and gunicorn answers
+# Ctrl-C with sys.exit() inside a greenlet).  An instructor pressing Ctrl-C should see a
+# clean exit, so a worker leaves with os._exit once gunicorn is done with it: its
+# sockets, greenlets and memory all belong to the process and go with it.
+
+def _flush_and_exit(code: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def _worker_interrupted(worker) -> None:
+    """gunicorn's ``worker_int`` hook (Ctrl-C or SIGQUIT): exit now, quietly."""
+    _flush_and_exit(0)
+
+
+def _worker_exiting(server, worker) -> None:
+    """gunicorn's ``worker_exit`` hook: keep the exit status, skip Python's shutdown."""
+    error = sys.exc_info()[1]
+    if isinstance(error, SystemExit):
+        code = error.code if isinstance(error.code, int) else (0 if error.code is None else 1)
+    else:
+        code = 0 if error is None else 1
+    _flush_and_exit(code)
+
+
 def gunicorn_options(lab: Lab, fd: int, workers: int) -> dict[str, Any]:
     """gunicorn's settings for a lab served on the already-bound socket ``fd``."""
     return {
@@ -117,6 +150,8 @@ def gunicorn_options(lab: Lab, fd: int, workers: int) -> dict[str, Any]:
         "accesslog": None,
         "loglevel": "warning",
         "post_worker_init": _tune_gc_for_many_connections,
+        "worker_int": _worker_interrupted,
+        "worker_exit": _worker_exiting,
     }
 
 
@@ -124,6 +159,11 @@ def _serve_gunicorn(lab: Lab, sock: socket.socket, workers: int, config: dict[st
     """gunicorn with gevent workers: thousands of idle streams cost a greenlet each."""
     from gunicorn.app.base import BaseApplication
 
+    # gunicorn's gevent worker patches the standard library after the fork, when this
+    # process has already imported ssl (through redis and requests), and gevent warns that
+    # those modules keep the unpatched ssl.  No lab server speaks TLS (Redis and every
+    # client are plain TCP on this machine), so the warning is only noise on the terminal.
+    warnings.filterwarnings("ignore", message="Monkey-patching ssl after ssl has already been imported")
     options = gunicorn_options(lab, sock.fileno(), workers)
 
     class LabApplication(BaseApplication):

@@ -21,6 +21,7 @@ import pytest
 import requests
 from jupyter_client.manager import start_new_kernel
 
+from labs.client import EventStream
 from labs.launcher import LabServer, start_lab
 from labs.processes import wait_until
 from labs.registry import LABS
@@ -261,8 +262,12 @@ def test_unknown_lab_is_a_clear_error():
     assert "no lab named 'nope'" in result.stderr
 
 
-def test_run_serves_and_ctrl_c_leaves_nothing_running():
-    server = subprocess.Popen([sys.executable, "-u", "-m", "labs", "run", "json_roundtrip", "--port", "0", "--redis"],
+@pytest.mark.parametrize("args", [
+    ["json_roundtrip", "--redis"],  # the development server, and a Redis it started
+    ["manual_sse", "--workers", "2"],  # gunicorn + gevent workers (and their Redis), a stream open
+], ids=["dev-server", "gunicorn"])
+def test_run_serves_and_ctrl_c_leaves_nothing_running_and_prints_no_traceback(args):
+    server = subprocess.Popen([sys.executable, "-u", "-m", "labs", "run", *args, "--port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)
     try:
@@ -277,9 +282,15 @@ def test_run_serves_and_ctrl_c_leaves_nothing_running():
         assert wait_until(lambda: _answers(url), 20)
         tree = process_tree(server.pid)
         assert redis_pids(tree)
+        reader = EventStream(url + "/stream") if args[0] == "manual_sse" else None
         os.killpg(server.pid, signal.SIGINT)  # Ctrl-C in the instructor's terminal
-        assert server.wait(timeout=15) == 0
+        output, _ = server.communicate(timeout=15)
+        assert server.returncode == 0, output
         assert_all_gone(tree)
+        # What the instructor's terminal shows: no traceback, no warning, just the lab's lines.
+        assert "Traceback" not in output and "Warning" not in output, output
+        if reader is not None:
+            reader.close()
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
