@@ -49,7 +49,23 @@ def read_json_object() -> dict:
     if not isinstance(data, dict):
         raise ApiError(400, "expected a JSON object",
                        f'send {{"message": "..."}}, not a JSON {type(data).__name__}')
+    if not is_unicode_text(json.dumps(data, ensure_ascii=False)):
+        raise ApiError(400, "invalid JSON", LONE_SURROGATE)
     return data
+
+
+# JSON may spell half of a UTF-16 pair on its own ("\\ud800"); Python parses it into a str
+# that is not Unicode text and cannot be encoded as UTF-8, so it could never be sent on.
+LONE_SURROGATE = "a \\u escape names a lone UTF-16 surrogate (such as \\ud800), which is not a character"
+
+
+def is_unicode_text(text: str) -> bool:
+    """False when ``text`` holds a lone surrogate, i.e. cannot be written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_message(data: dict, field: str = "message") -> str:
@@ -61,6 +77,8 @@ def read_message(data: dict, field: str = "message") -> str:
         raise ApiError(400, f"field {field!r} must be a string", f"got a JSON {type(message).__name__}")
     if not message.strip():
         raise ApiError(400, f"field {field!r} is empty", "send some text")
+    if not is_unicode_text(message):
+        raise ApiError(400, f"field {field!r} is not valid text", LONE_SURROGATE)
     size = len(message.encode("utf-8"))
     if size > MAX_MESSAGE_BYTES:
         raise ApiError(413, "message too large",

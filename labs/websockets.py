@@ -38,7 +38,7 @@ from flask import jsonify, request
 from flask_socketio import SocketIO, emit, join_room, leave_room, rooms
 
 from labs.errors import ApiError
-from labs.notify import read_notification
+from labs.notify import LONE_SURROGATE, is_unicode_text, read_notification
 from labs.webapp import MAX_CONTENT_LENGTH, create_lab_app
 
 # No GUNICORN_WORKER_CLASS here: gunicorn's default gevent worker serves WebSockets (through
@@ -148,6 +148,8 @@ def _text(data: dict, field: str, *, max_chars: int | None = None, max_bytes: in
     value = value.strip()
     if not value:
         raise ClientError(f"field {field!r} is empty", "send some text")
+    if not is_unicode_text(value):
+        raise ClientError(f"field {field!r} is not valid text", LONE_SURROGATE)
     if max_chars is not None and len(value) > max_chars:
         raise ClientError(f"field {field!r} is too long", f"{len(value)} characters; the limit is {max_chars}")
     if max_bytes is not None:

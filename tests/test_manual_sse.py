@@ -270,6 +270,7 @@ BAD_NOTIFICATIONS = {
     "no message": ({"json": {"text": "hi"}}, 400),
     "not a string": ({"json": {"message": 42}}, 400),
     "blank": ({"json": {"message": "   "}}, 400),
+    "lone surrogate": ({"data": b'{"message": "\\udc00 hi"}', "headers": {"Content-Type": "application/json"}}, 400),
     "over 64 KiB": ({"json": {"message": LONG}}, 413),
     "over 1 MiB": ({"data": b"x" * (1024 * 1024 + 1), "headers": {"Content-Type": "application/json"}}, 413),
 }

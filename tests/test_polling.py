@@ -127,6 +127,7 @@ BAD_NOTIFICATIONS = [
     ({"json": {"message": 5}}, 400),
     ({"json": ["message"]}, 400),
     ({"json": {"message": "x" * (64 * 1024 + 1)}}, 413),
+    ({"data": b'{"message": "\\ud800"}', "headers": {"Content-Type": "application/json"}}, 400),  # a lone surrogate
 ]
 
 

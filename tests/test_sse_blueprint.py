@@ -157,6 +157,9 @@ BAD_REQUESTS = {
     "number message": (dict(json={"message": 42}), 400, "field 'message' must be a string"),
     "null message": (dict(json={"message": None}), 400, "field 'message' must be a string"),
     "object message": (dict(json={"message": {"text": "hi"}}), 400, "field 'message' must be a string"),
+    # "\ud800" is valid JSON syntax but names half a UTF-16 pair: no character, no UTF-8.
+    "lone surrogate": (dict(data=b'{"message": "hi \\ud800"}', headers={"Content-Type": "application/json"}),
+                       400, "invalid JSON"),
     "over 64 KiB": (dict(json={"message": "x" * (MAX_MESSAGE_BYTES + 1)}), 413, "message too large"),
     "over 64 KiB of UTF-8": (dict(json={"message": "é" * (MAX_MESSAGE_BYTES // 2 + 1)}), 413, "message too large"),
 }

@@ -143,6 +143,7 @@ def test_a_notification_reaches_every_client(lab_server, clients):
     ({"json": {"message": 42}}, 400, "field 'message' must be a string"),
     ({"json": {"text": "hi"}}, 400, "missing field 'message'"),
     ({"json": {"message": "x" * (64 * 1024 + 1)}}, 413, "message too large"),
+    ({"data": b'{"message": "\\ud800"}', "headers": {"Content-Type": "application/json"}}, 400, "invalid JSON"),  # a lone surrogate
 ])
 def test_bad_notifications_are_refused_and_not_sent(shared_lab, clients, kwargs, status, error):
     lab = shared_lab
@@ -168,6 +169,7 @@ def test_classroom_token_guards_notifications(lab_server, clients):
     ("chat", {"room": "lobby", "text": "x" * (MAX_CHAT_BYTES + 1)}, "message too large"),
     ("chat", {"room": "lobby", "text": "é" * (MAX_CHAT_BYTES // 2 + 1)}, "message too large"),  # bytes, not chars
     ("chat", {"room": "lobby", "text": "   "}, "field 'text' is empty"),
+    ("chat", {"room": "lobby", "text": "hi \ud800"}, "field 'text' is not valid text"),  # a lone surrogate
     ("chat", {"room": "lobby"}, "missing field 'text'"),
     ("chat", "just a string", "expected an object"),
     ("chat", ["a", "list"], "expected an object"),
