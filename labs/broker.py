@@ -133,6 +133,10 @@ class Subscriber:
         self._wake = threading.Event()
         self.cut_reason: str | None = None
         self._on_cut = on_cut
+        # True while the stream's generator has handed bytes to the server and is not
+        # back yet: a write in progress, which may be blocked on a reader that stopped
+        # reading.  Set by the generator (see begin_write), read by cut().
+        self.writing = False
 
     def offer(self, message: Message) -> bool:
         """Queue ``message`` without ever blocking the publisher; False when full."""
@@ -167,16 +171,32 @@ class Subscriber:
             batch.append(self.waiting.popleft())
         return batch
 
+    def begin_write(self) -> bool:
+        """Called by the generator just before it hands bytes to the server.
+
+        False means the stream was cut: write nothing, end.  The order matters: cut()
+        sets ``cut_reason`` before it reads ``writing``, and this sets ``writing`` before
+        it reads ``cut_reason``, so either cut() sees the write (and closes the socket)
+        or the generator sees the cut (and never starts the write): no write is missed.
+        """
+        self.writing = True
+        return not self.cut_reason
+
+    def end_write(self) -> None:
+        self.writing = False
+
     def cut(self, reason: str) -> None:
         """End this reader's stream.  Safe to call from any thread, more than once."""
         if self.cut_reason:
             return
         self.cut_reason = reason
         self._wake.set()  # wakes the stream's generator if it is waiting
-        if len(self.waiting) >= self.queue_size and self._on_cut is not None:
-            # A full queue means the generator is not waiting for messages: it is stuck
-            # writing to a reader that does not read.  Only closing the socket under it
-            # ends that write (and with it the generator, its queue and its thread).
+        if self.writing and self._on_cut is not None:
+            # The generator is inside a write, which may never return: a reader that
+            # stopped reading fills its socket buffers and blocks the write forever.
+            # Only closing the socket under it ends that write (and with it the
+            # generator, its queue and its thread).  A generator that is waiting for
+            # messages needs no such force: the wake-up above ends it cleanly.
             self._on_cut()
 
 

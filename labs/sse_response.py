@@ -41,6 +41,10 @@ STREAM_HEADERS = {
 }
 
 
+class _Cut(Exception):
+    """The stream was cut between two writes: end it without writing more."""
+
+
 class StreamCounter:
     """How many stream generators are running right now (``clients`` in ``/stats``)."""
 
@@ -82,18 +86,27 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
     """
     subscriber, replay = broker.open(last_event_id, on_cut=on_cut)
     streams.add(1)
+
+    def write(data: bytes) -> Iterator[bytes]:
+        # Every write is marked, so that a cut can tell a generator blocked in a write
+        # (close the socket under it) from one waiting for messages (just wake it).
+        if not subscriber.begin_write():
+            raise _Cut
+        yield data
+        subscriber.end_write()
+
     try:
         # First block: how long the browser waits before reconnecting, and (for a new
         # reader) where it stands, so that even a reader that has not received any event
         # yet sends a Last-Event-ID when it reconnects and misses nothing.
-        yield encode_event(comment="connected", retry=retry_ms,
-                           id=replay.position if last_event_id is None else None).encode()
+        yield from write(encode_event(comment="connected", retry=retry_ms,
+                                      id=replay.position if last_event_id is None else None).encode())
         if replay.gap is not None:
             # Say it, rather than skip it: the page can tell its user to reload.
             resume_from = replay.messages[0].id - 1 if replay.messages else replay.position
-            yield encode_json_event(replay.gap, event="gap", id=resume_from).encode()
+            yield from write(encode_json_event(replay.gap, event="gap", id=resume_from).encode())
         for message in replay.messages:
-            yield message.wire
+            yield from write(message.wire)
         position = replay.position
         while True:
             try:
@@ -101,14 +114,16 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
             except queue.Empty:
                 # Nothing to say for a while: a comment keeps proxies from closing the
                 # connection, and writing it is how we find out that the reader left.
-                yield keep_alive().encode()
+                yield from write(keep_alive().encode())
                 continue
             if batch is None:  # cut off: too slow, or the server ended all streams
                 return
             fresh = [message for message in batch if message.id > position]  # skip what the replay sent
             if fresh:
                 position = fresh[-1].id
-                yield b"".join(message.wire for message in fresh)
+                yield from write(b"".join(message.wire for message in fresh))
+    except _Cut:
+        return
     finally:
         broker.close(subscriber)
         streams.add(-1)

@@ -257,6 +257,29 @@ def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_ser
         assert [e.id for e in again.wait_for(3, type="notify")] == ["248", "249", "250"]
 
 
+@pytest.mark.parametrize("workers", [None, 1], ids=["dev-server", "gunicorn-gevent"])
+def test_ending_every_stream_also_ends_one_blocked_writing_to_a_stalled_reader(lab_server, workers):
+    # The queue is large enough never to fill, so the reader is not cut as slow: only the
+    # server's "end every stream" can free it, while its generator is stuck in a write.
+    lab = lab_server("manual_sse", config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 1000}, workers=workers)
+    host, port = lab.url.rsplit("//", 1)[1].rsplit(":", 1)
+    stalled = socket.create_connection((host, int(port)))
+    try:
+        stalled.sendall(f"GET /stream HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+        wait_for_clients(lab, 1)
+        big = "x" * 60_000
+        with requests.Session() as session:
+            for i in range(250):  # ≈ 15 MB: the socket buffers fill and the write blocks
+                response = session.post(lab.url + "/send_notification", json={"message": f"{i} {big}"}, timeout=10)
+                assert response.status_code == 200
+        assert stats(lab)["cut_slow"] == 0
+        assert lab.post("/disconnect_all").json() == {"disconnected": 1}
+        after = wait_for_clients(lab, 0)
+        assert after["subscribers"] == 0
+    finally:
+        stalled.close()
+
+
 # --------------------------------------------------------------------------- bad input
 
 LONG = "é" * (MAX_MESSAGE_BYTES // 2 + 1)  # 2 bytes each in UTF-8: just over 64 KiB
