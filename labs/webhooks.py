@@ -68,6 +68,21 @@ def webhook_secret(config: dict[str, Any]) -> tuple[str, bool]:
     return signatures.shared_secret(config.get("WEBHOOK_SECRET"))
 
 
+def check_secret(secret: str) -> None:
+    """Refuse at start-up a ``whsec_`` secret with no usable key, rather than 500 on every
+    Standard delivery.  The message never repeats the secret."""
+    try:
+        key = signatures.standard_key(secret)
+    except UnicodeEncodeError:  # undecodable bytes in the environment variable
+        raise ValueError("WEBHOOK_SECRET is not valid UTF-8 text") from None
+    except ValueError:
+        raise ValueError("WEBHOOK_SECRET starts with 'whsec_' but what follows is not valid base64: "
+                         "write 'whsec_' + base64 of the key bytes, or a secret without the 'whsec_' "
+                         "prefix (used as UTF-8 bytes)") from None
+    if not key:
+        raise ValueError("WEBHOOK_SECRET is empty after 'whsec_': the base64 part holds no key bytes")
+
+
 # --------------------------------------------------------------------------- state
 
 class SeenIds:
@@ -103,6 +118,18 @@ class SeenIds:
         return len(self._ids)
 
 
+def unicode_text(value: str, what: str) -> str:
+    """``value``, or a 400 if it holds a lone surrogate: json.loads accepts "\\ud800" alone,
+    but that is not text (no UTF-8 for it), so keep it out of answers, the log and the stream.
+    Pushed messages get the same check from read_message."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid text", f"{what} holds a lone surrogate (such as \\ud800), "
+                       "which is not valid Unicode text") from None
+    return value
+
+
 def _short(value: str | None, limit: int = 80) -> str | None:
     """Header values are attacker-chosen: keep what we log and show short."""
     if value is None:
@@ -115,6 +142,7 @@ def _short(value: str | None, limit: int = 80) -> str | None:
 def create_app(config=None):
     app = create_lab_app("webhooks", config)
     secret, is_default = webhook_secret(app.config)
+    check_secret(secret)
     if is_default:
         print("WARNING webhooks: WEBHOOK_SECRET is not set; using the public DEVELOPMENT secret "
               f"{DEVELOPMENT_SECRET!r}. Anyone can sign deliveries with it: set WEBHOOK_SECRET "
@@ -216,7 +244,8 @@ def create_app(config=None):
         payload = parse_github_body(raw)
         if event == "ping":
             # Sent when a hook is created: answer so the provider marks the hook healthy.
-            return {"status": "pong", "delivery": ident, "zen": str(payload.get("zen", ""))[:200]}, 200
+            zen = unicode_text(str(payload.get("zen", ""))[:200], "'zen'")
+            return {"status": "pong", "delivery": ident, "zen": zen}, 200
         if event != "push":
             # Subscribed to more than we handle: acknowledge, so it is not retried.
             return {"status": "ignored", "delivery": ident, "event": event}, 202
@@ -267,6 +296,7 @@ def create_app(config=None):
         data = payload.get("data")
         if not isinstance(kind, str) or not isinstance(data, dict):
             raise ApiError(400, "invalid payload", 'expected {"type": "...", "timestamp": "...", "data": {...}}')
+        unicode_text(kind, "'type'")  # echoed in the answer, the log and the stream
         if kind in ("ping", "webhook.test"):
             return {"status": "pong", "delivery": ident, "type": kind}, 200
         if kind == "repository.push":

@@ -21,6 +21,7 @@ import pytest
 from labs import signatures
 from labs.client import EventStream
 from labs.launcher import LabServer
+from labs.webhooks import MAX_ID_LENGTH
 from labs.webhook_sender import (WRONG_SECRET, Delivery, github_delivery, ping_payload, push_payload, send,
                                  standard_delivery, tampered_body, tampered_signature)
 
@@ -282,12 +283,16 @@ def _stale(lab, seconds: int) -> Delivery:
     return standard_push(lab, timestamp=int(time.time()) + seconds)
 
 
-def _standard_raw(lab, body: bytes, timestamp: str | None = None) -> Delivery:
+def _standard_raw(lab, body: bytes, timestamp: str | None = None, secret: str = SECRET) -> Delivery:
     delivery = standard_push(lab)
     stamp = timestamp or delivery.headers["webhook-timestamp"]
     headers = {**delivery.headers, "webhook-timestamp": stamp,
-               "webhook-signature": signatures.standard_signature(SECRET, delivery.id, stamp, body)}
+               "webhook-signature": signatures.standard_signature(secret, delivery.id, stamp, body)}
     return Delivery(delivery.url, "standard", delivery.event, delivery.id, headers, body)
+
+
+NOT_JSON = b"{not json"
+TOO_LONG_ID = "m" * (MAX_ID_LENGTH + 1)
 
 
 REJECTIONS = {
@@ -324,26 +329,90 @@ REJECTIONS = {
     "standard body not utf-8": (lambda lab: _standard_raw(lab, b'{"type": "\xff"}'), 400, "invalid JSON"),
     "standard payload without data": (lambda lab: _standard_raw(lab, b'{"type": "repository.push"}'), 400,
                                       "invalid payload"),
+    # Signature before parsing: a body that is not even JSON is refused as unsigned (401), not 400.
+    "github not JSON, missing signature": (lambda lab: _without(_resigned_github(lab, NOT_JSON),
+                                                                "X-Hub-Signature-256"), 401, "missing signature"),
+    "github not JSON, wrong signature": (lambda lab: github_delivery(lab.url, "push", NOT_JSON, WRONG_SECRET), 401,
+                                         "invalid signature"),
+    "standard not JSON, missing signature": (lambda lab: _without(_standard_raw(lab, NOT_JSON), "webhook-signature"),
+                                             401, "missing signature"),
+    "standard not JSON, wrong signature": (lambda lab: _standard_raw(lab, NOT_JSON, secret=WRONG_SECRET), 401,
+                                           "invalid signature"),
+    # Signed correctly, but the timestamp is part of what is signed: without it nothing can be verified.
+    "standard missing timestamp": (lambda lab: _without(standard_push(lab), "webhook-timestamp"), 401,
+                                   "missing signature", "webhook-timestamp"),
+    "standard id too long": (lambda lab: standard_push(lab, msg_id=TOO_LONG_ID), 400,
+                             "header 'webhook-id' too long", str(MAX_ID_LENGTH)),
+    "github delivery id too long": (lambda lab: github_push(lab, delivery_id=TOO_LONG_ID), 400,
+                                    "header 'X-GitHub-Delivery' too long", str(MAX_ID_LENGTH)),
+    # A lone surrogate escape where the receiver echoes or logs the value itself.
+    "github ping zen with a lone surrogate": (lambda lab: github_delivery(lab.url, "ping", b'{"zen": "a\\ud800"}',
+                                                                          SECRET), 400, "invalid text", "surrogate"),
+    "standard type with a lone surrogate": (lambda lab: _standard_raw(lab, b'{"type": "x.\\udc00", "data": {}}'),
+                                            400, "invalid text", "surrogate"),
 }
+
+
+def assert_rejected(lab, stream, delivery: Delivery, status: int, error: str | None = None,
+                    detail: str | None = None) -> None:
+    """``delivery`` gets a ``status`` JSON error (``error`` exactly, if given) and pushes nothing."""
+    before = counters(lab)
+    outcome = quiet_send(delivery)
+    assert outcome.status == status, outcome.response.text
+    assert outcome.attempts == 1  # a 4xx is final: the sender does not retry it
+    body = outcome.json()
+    assert isinstance(body.get("error"), str) and body["error"]
+    if error is not None:
+        assert body["error"] == error
+    assert isinstance(body.get("detail"), str) and body["detail"]
+    if detail is not None:
+        assert detail in body["detail"]
+    assert next_messages(lab, stream) == []
+    assert delta(before, counters(lab)) == {"notifications": 1, "rejected": 1}  # the marker's notification
+    last = lab.get("/deliveries").json()["deliveries"][-1]
+    assert (last["outcome"], last["status"], last["reason"]) == ("rejected", status, body["error"])
+    # The page hears about it on the same stream, as a `delivery` event.
+    delivery_event = stream.wait_for(1, type="delivery")[0].json()
+    assert delivery_event["outcome"] == "rejected" and delivery_event["reason"] == body["error"]
 
 
 @pytest.mark.parametrize("case", list(REJECTIONS))
 def test_rejected_deliveries_get_json_errors_and_push_nothing(lab, stream, case):
-    build, status, error = REJECTIONS[case]
-    before = counters(lab)
-    outcome = quiet_send(build(lab))
-    assert outcome.status == status
-    assert outcome.attempts == 1  # a 4xx is final: the sender does not retry it
-    body = outcome.json()
-    assert body["error"] == error
-    assert isinstance(body.get("detail"), str) and body["detail"]
-    assert next_messages(lab, stream) == []
-    assert delta(before, counters(lab)) == {"notifications": 1, "rejected": 1}  # the marker's notification
-    last = lab.get("/deliveries").json()["deliveries"][-1]
-    assert (last["outcome"], last["status"], last["reason"]) == ("rejected", status, error)
-    # The page hears about it on the same stream, as a `delivery` event.
-    delivery_event = stream.wait_for(1, type="delivery")[0].json()
-    assert delivery_event["outcome"] == "rejected" and delivery_event["reason"] == error
+    build, status, error, *detail = REJECTIONS[case]
+    assert_rejected(lab, stream, build(lab), status, error, *detail)
+
+
+# Pushed text goes through labs.notify.read_message, which owns this check, so the exact error
+# is its business; what matters here is a 400 (not a 500) and nothing pushed.
+LONE_SURROGATES = {
+    "github push ref": lambda lab: _resigned_github(
+        lab, b'{"ref": "refs/heads/\\ud800", "pusher": {"name": "alice"}}'),
+    "github pusher name": lambda lab: _resigned_github(
+        lab, b'{"ref": "refs/heads/main", "pusher": {"name": "\\udfff"}}'),
+    "standard push branch": lambda lab: _standard_raw(
+        lab, b'{"type": "repository.push", "data": {"branch": "\\ud800", "pusher": "bob"}}'),
+    "standard notification": lambda lab: _standard_raw(
+        lab, b'{"type": "notification.created", "data": {"message": "done \\ud83d"}}'),
+}
+
+
+@pytest.mark.parametrize("case", list(LONE_SURROGATES))
+def test_lone_surrogate_in_pushed_text_is_a_400(lab, stream, case):
+    assert_rejected(lab, stream, LONE_SURROGATES[case](lab), 400)
+
+
+def test_a_lone_surrogate_where_nothing_reads_it_is_accepted(lab, stream):
+    # Only text the receiver uses is checked: other fields are passed over, not refused.
+    body = json.dumps(push_payload("ivy", "main")).replace('"Change number 1"', '"\\ud800"').encode()
+    assert b"\\ud800" in body
+    assert quiet_send(_resigned_github(lab, body)).json()["status"] == "accepted"
+    assert next_messages(lab, stream) == ["ivy pushed to main"]
+
+
+def test_a_delivery_id_of_the_maximum_length_is_accepted(lab, stream):
+    ident = "m" * MAX_ID_LENGTH
+    assert quiet_send(standard_push(lab, msg_id=ident)).json()["status"] == "accepted"
+    assert next_messages(lab, stream) == ["bob pushed to dev"]
 
 
 def test_a_rejected_delivery_id_can_still_arrive_correctly(lab, stream):
@@ -363,6 +432,18 @@ def test_seen_ids_are_bounded(lab_server):
     # "a" was forgotten to keep memory bounded: for GitHub deliveries (no signed timestamp)
     # only the id memory stops a replay, which is why Standard Webhooks signs a timestamp.
     assert quiet_send(github_push(lab, delivery_id="a")).json()["status"] == "accepted"
+
+
+@pytest.mark.parametrize("bad", ["whsec_not base64!", "whsec_abc", "whsec_"])
+def test_a_whsec_secret_that_is_not_base64_is_refused_at_start_up(bad):
+    from labs.webhooks import create_app
+
+    with pytest.raises(ValueError, match="WEBHOOK_SECRET") as refused:
+        create_app({"WEBHOOK_SECRET": bad})
+    message = str(refused.value)
+    assert "base64" in message or "no key bytes" in message
+    key_part = bad.removeprefix("whsec_")
+    assert not key_part or key_part not in message  # a secret is never echoed into logs
 
 
 def test_development_secret_is_announced(lab_server, monkeypatch):
@@ -455,6 +536,38 @@ def test_sender_command_line_prints_what_it_sent_and_the_answer(lab, tmp_path):
     assert replay.returncode == 0 and '"status":"duplicate"' in replay.stdout
     forged = subprocess.run([*env_cmd, "--wrong-secret"], capture_output=True, text=True, timeout=60)
     assert forged.returncode == 1 and "401" in forged.stdout and '"invalid signature"' in forged.stdout
+
+
+def test_sender_command_line_tamper_age_and_twice(lab_server):
+    # A lab of its own, so its delivery log holds exactly these runs.
+    lab = lab_server("webhooks", config={"WEBHOOK_SECRET": SECRET})
+    command = [sys.executable, "-m", "labs", "send-webhook", "--url", lab.url, "--secret", SECRET]
+
+    def run(*flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*command, *flags], capture_output=True, text=True, timeout=60)
+
+    def last_delivery() -> dict:
+        return lab.get("/deliveries").json()["deliveries"][-1]
+
+    for tamper in ("body", "signature"):
+        for scheme in ("github", "standard"):
+            tampered = run("--scheme", scheme, "--tamper", tamper)
+            assert tampered.returncode == 1, tampered.stdout + tampered.stderr
+            last = last_delivery()
+            assert (last["scheme"], last["outcome"], last["status"], last["reason"]) == (
+                scheme, "rejected", 401, "invalid signature")
+    aged = run("--scheme", "standard", "--age", "600")
+    assert aged.returncode == 1, aged.stdout + aged.stderr
+    last = last_delivery()
+    assert (last["outcome"], last["status"], last["reason"]) == ("rejected", 400, "stale timestamp")
+    twice = run("--pusher", "jo", "--twice")
+    assert twice.returncode == 0, twice.stdout + twice.stderr
+    first, second = lab.get("/deliveries").json()["deliveries"][-2:]
+    assert (first["outcome"], first["message"]) == ("accepted", "jo pushed to main")
+    assert second["outcome"] == "duplicate" and second["id"] == first["id"]
+    stats = lab.get("/stats").json()
+    assert stats["notifications"] == 1  # only the first copy was pushed
+    assert stats["deliveries"] == {"accepted": 1, "pong": 0, "ignored": 0, "duplicate": 1, "rejected": 5}
 
 
 # --------------------------------------------------------------------------- the page
