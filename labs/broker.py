@@ -295,6 +295,9 @@ class Broker:
     def shutdown(self) -> None:
         pass
 
+    def check(self) -> None:
+        """Raise if the backend cannot serve a reader right now (memory always can)."""
+
 
 class MemoryBroker(Broker):
     """History and ids in this process's memory."""
@@ -332,9 +335,17 @@ class MemoryBroker(Broker):
 
 # Publishing in Redis is one atomic step: take the next id and append the message
 # under that id to a stream capped at ARGV[2] entries.  Lua scripts run atomically,
-# so publishers in different processes can never store ids out of order.
+# so publishers in different processes can never store ids out of order.  ARGV[4] is
+# the newest id the publishing process has seen: if Redis restarted empty and counts
+# from 1 again, the ids carry on above it instead, so no reader mistakes a new message
+# for one it already has (ids never go backwards).
 _PUBLISH_SCRIPT = """
 local id = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[4])
+if id <= floor then
+  id = floor + 1
+  redis.call('SET', KEYS[1], id)
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[2], id .. '-0', 'e', ARGV[3], 'd', ARGV[1])
 return id
 """
@@ -353,12 +364,17 @@ class RedisBroker(Broker):
     def __init__(self, url: str, key: str = "sse-kit:manual_sse", history: int = DEFAULT_HISTORY,
                  queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         super().__init__(history, queue_size)
         self.url = url
         self.counter_key = key + ":last_id"
         self.stream_key = key + ":events"
-        self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10)
+        # No retries: while Redis is down a request should get its 503 at once, not after
+        # seconds of back-off; the pool reconnects by itself when Redis is back.
+        self.redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10,
+                                          socket_connect_timeout=2, retry=Retry(NoBackoff(), 0))
         self._publish = self.redis.register_script(_PUBLISH_SCRIPT)
         self._stopped = threading.Event()
         # Start where Redis is now: anything published from here on is fanned out.
@@ -370,7 +386,7 @@ class RedisBroker(Broker):
 
     def publish_event(self, event: str, data: dict[str, Any]) -> Message:
         ident = int(self._publish(keys=[self.counter_key, self.stream_key],
-                                  args=[json.dumps(data), self.history, event]))
+                                  args=[json.dumps(data), self.history, event, self._position]))
         # Local readers get it from the listener, like every other process's readers:
         # one path, so the order is the stream's order everywhere.
         return Message.event_of(ident, event, data)
@@ -425,15 +441,15 @@ class RedisBroker(Broker):
                 if self._stopped.is_set():
                     break
                 time.sleep(0.5)  # Redis is restarting or unreachable: try again shortly
-                try:
-                    # A Redis that came back empty counts from 0 again: follow it.
-                    self._position = min(self._position, int(client.get(self.counter_key) or 0))
-                except (redis.RedisError, OSError):
-                    pass
+                # A Redis that comes back empty (persistence off) has lost the counter;
+                # publish_event's floor makes the ids carry on from self._position.
         client.close()
 
     def shutdown(self) -> None:
         self._stopped.set()
+
+    def check(self) -> None:
+        self.redis.ping()  # raises redis.RedisError while Redis is down
 
 
 def create_broker(config: dict[str, Any]) -> Broker:

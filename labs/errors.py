@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 
+# The error every Redis-backed lab answers (503) while its Redis does not answer.
+REDIS_DOWN = "Redis is down"
+
+
 class ApiError(Exception):
     """Raised inside a view; the app turns it into ``{"error": ..., "detail": ...}`` JSON."""
 

@@ -22,6 +22,9 @@ broker is in :mod:`labs.broker` and the streaming generator in :mod:`labs.sse_re
 - ``BROKER="redis"`` (or ``REDIS_URL`` configured, as with ``--workers 2``): ids and
   history live in Redis, shared by every process and kept across restarts.
 
+With Redis, a Redis that does not answer is a ``503`` JSON answer ("Redis is down") and
+the lab carries on, ids included, when it is back.
+
 Config: ``KEEPALIVE_SECONDS`` (15), ``RETRY_MS`` (3000), ``HISTORY`` (1000),
 ``QUEUE_SIZE`` (256), ``BROKER``, ``REDIS_URL``, ``REDIS_KEY`` (``sse-kit:manual_sse``).
 """
@@ -34,6 +37,7 @@ from typing import Any
 from flask import Flask, jsonify
 
 from labs.broker import create_broker
+from labs.errors import REDIS_DOWN, ApiError
 from labs.notify import check_publish_token, read_notification
 from labs.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, StreamCounter, stream_response
 from labs.webapp import create_lab_app
@@ -55,6 +59,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/stream")
     def stream():
+        # Checked before the 200 starts: inside the stream no error can become JSON.
+        broker.check()
         return stream_response(broker, streams, keepalive_seconds=keepalive_seconds, retry_ms=retry_ms)
 
     @app.get("/stats")
@@ -69,5 +75,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # For demos and tests: what a deploy or an impatient proxy does to every stream.
         check_publish_token()
         return jsonify(disconnected=broker.cut_all())
+
+    if broker.kind == "redis":
+        import redis
+
+        @app.errorhandler(redis.RedisError)
+        def redis_down(exc):
+            # Nothing was published (the id and the history entry are one atomic step in
+            # Redis); the lab keeps running and serves again as soon as Redis is back.
+            return jsonify(ApiError(503, REDIS_DOWN, "no answer from Redis; nothing was published, "
+                                    "try again when Redis is back").body()), 503
 
     return app

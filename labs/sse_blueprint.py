@@ -35,7 +35,7 @@ from flask_sse import sse
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from labs.errors import ApiError
+from labs.errors import REDIS_DOWN, ApiError
 from labs.notify import read_notification
 from labs.webapp import create_lab_app
 
@@ -46,8 +46,6 @@ DEFAULT_CHANNEL = "sse"
 # Channel names become Redis channel names and appear in URLs: keep them short and plain
 # so a typo or a hostile value is refused with a clear 400, not silently subscribed.
 CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-
-REDIS_DOWN = "Redis is down"
 
 
 def create_app(config=None) -> Flask:

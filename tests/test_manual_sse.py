@@ -369,6 +369,32 @@ def test_redis_backend_resumes_across_a_server_restart(lab_server, redis_server)
     assert not any(e.type == "gap" for e in again.events)
 
 
+def test_redis_down_gives_503_and_the_lab_carries_on_when_it_comes_back_empty(lab_server, private_redis):
+    lab = lab_server("manual_sse", config={**FAST, "BROKER": "redis", "REDIS_URL": private_redis.url})
+    stream = EventStream(lab.url + "/stream")
+    assert publish_all(lab, ["before"]) == [1]
+    stream.wait_for(1, type="notify")
+
+    private_redis.stop()
+    for answer in (lab.publish("while down"), lab.get("/stats"), lab.get("/stream")):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Content-Type"] == "application/json"
+        assert answer.json()["error"] == "Redis is down"
+    assert lab.get("/health").status_code == 200
+
+    private_redis.start()  # same port, and empty: persistence is off, its counter is gone
+    assert wait_until(lambda: lab.publish("after").status_code == 200, 15)
+    # The ids carry on (2, not 1 again), so the open stream, at id 1, takes it as new.
+    assert [(e.id, e.json()["message"]) for e in stream.wait_for(2, type="notify")] == [
+        ("1", "before"), ("2", "after")]
+    assert "while down" not in [e.json()["message"] for e in stream.events if e.type == "notify"]
+    stream.close()
+    # A reader coming back from before the outage is told what Redis forgot.
+    with EventStream(lab.url + "/stream", last_event_id="0") as again:
+        assert again.wait_for(1, type="gap")[0].json()["missed"] == 1
+        assert [e.json()["message"] for e in again.wait_for(1, type="notify")] == ["after"]
+
+
 def test_redis_backend_reports_a_gap_beyond_its_capped_stream(lab_server, redis_server):
     lab = lab_server("manual_sse", config=redis_config(redis_server, HISTORY=2))
     publish_all(lab, ["a", "b", "c", "d", "e"])
