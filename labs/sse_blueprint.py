@@ -16,17 +16,27 @@ What this module adds around flask-sse, and why:
 - Redis being down is a clear ``503`` JSON answer, not a stack trace, and the lab recovers by
   itself when Redis comes back (nothing is cached about the connection);
 - a stream whose Redis connection breaks ends cleanly, so the browser's ``EventSource``
-  reconnects instead of showing a half-dead stream.
+  reconnects instead of showing a half-dead stream;
+- a heartbeat every ``KEEPALIVE_SECONDS`` (15; 0 turns it off): flask-sse's stream only
+  notices that its reader left when it next writes, so without one a closed tab keeps its
+  thread (or greenlet) and Redis subscription, and ``/stats`` keeps counting it, until the
+  next message on its channel.  The lab publishes a heartbeat event on every channel this
+  process streams, and turns it into a comment (``: keep-alive``) on the way out, so pages
+  never see it; writing it is what frees a departed reader.
 
 What flask-sse itself does not do (no event ids, no keep-alive, no ``Last-Event-ID`` replay,
 no headers before the first event, subscriptions that outlive their reader) is left as it
-is on purpose: notebook 03 measures it and notebook 04 builds each piece by hand.
+is otherwise: notebook 03 measures it (with the heartbeat off) and notebook 04 builds each
+piece by hand.
 """
 
 from __future__ import annotations
 
+import collections
+import json
 import logging
 import re
+import threading
 import time
 
 import redis
@@ -37,6 +47,7 @@ from redis.retry import Retry
 
 from labs.errors import REDIS_DOWN, ApiError
 from labs.notify import read_notification
+from labs.sse import keep_alive
 from labs.webapp import create_lab_app
 
 log = logging.getLogger("labs.sse_blueprint")
@@ -47,6 +58,12 @@ DEFAULT_CHANNEL = "sse"
 # so a typo or a hostile value is refused with a clear 400, not silently subscribed.
 CHANNEL_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 
+KEEPALIVE_SECONDS = 15.0
+# The heartbeat's event type.  flask-sse writes it as "event:<type>"; the lab's stream
+# wrapper swaps that block for a comment, so no page or reader ever dispatches it.
+HEARTBEAT_TYPE = "sse-kit-heartbeat"
+HEARTBEAT_BLOCK_START = f"event:{HEARTBEAT_TYPE}\n"
+
 
 def create_app(config=None) -> Flask:
     app = create_lab_app("sse_blueprint", config)
@@ -56,6 +73,8 @@ def create_app(config=None) -> Flask:
 
     # flask-sse's ready-made route pack: its one view answers GET at the prefix itself.
     app.register_blueprint(sse, url_prefix="/stream")
+    heartbeat = Heartbeat(redis_url_of(app), float(app.config.get("KEEPALIVE_SECONDS", KEEPALIVE_SECONDS)))
+    app.extensions["sse_blueprint.heartbeat"] = heartbeat
 
     @app.before_request
     def refuse_streams_without_redis():
@@ -68,7 +87,7 @@ def create_app(config=None) -> Flask:
     @app.after_request
     def end_stream_cleanly(response):
         if request.blueprint == sse.name and response.is_streamed:
-            response.response = _ends_on_redis_error(response.response)
+            response.response = _lab_stream(response.response, heartbeat, channel_from_request())
             # A proxy that buffers or caches the stream would hold every event back.
             response.headers["Cache-Control"] = "no-cache"
             response.headers["X-Accel-Buffering"] = "no"
@@ -116,8 +135,12 @@ def channel_from_request() -> str:
     return channel
 
 
+def redis_url_of(app: Flask) -> str:
+    return app.config.get("SSE_REDIS_URL") or app.config["REDIS_URL"]
+
+
 def redis_url() -> str:
-    return current_app.config.get("SSE_REDIS_URL") or current_app.config["REDIS_URL"]
+    return redis_url_of(current_app)
 
 
 def quick_redis() -> redis.Redis:
@@ -143,17 +166,70 @@ def ensure_redis() -> None:
                        "recovers when Redis is back") from None
 
 
-def _ends_on_redis_error(chunks):
-    """Pass flask-sse's stream through, but end it quietly if its Redis connection breaks.
+def _lab_stream(chunks, heartbeat: "Heartbeat", channel: str):
+    """Pass flask-sse's stream through, with the heartbeat as a comment; end it quietly if
+    its Redis connection breaks.
 
     A cleanly ended stream makes EventSource reconnect (after ``retry`` ms), and the next
-    connection gets a clear 503 while Redis is still down.  ``yield from`` also forwards
-    close() to flask-sse's generator, which then unsubscribes.
+    connection gets a clear 503 while Redis is still down.  Closing this generator closes
+    flask-sse's (the ``finally``), which then unsubscribes.
     """
+    heartbeat.add(channel)
     try:
-        yield from chunks
+        for chunk in chunks:
+            text = chunk.decode() if isinstance(chunk, bytes) else chunk
+            yield keep_alive() if text.startswith(HEARTBEAT_BLOCK_START) else chunk
     except redis.RedisError:
         log.warning("a stream lost its Redis connection; ending it so the client reconnects")
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        heartbeat.discard(channel)
+
+
+class Heartbeat:
+    """Every ``interval`` seconds, a heartbeat on each channel this process streams.
+
+    One thread (a greenlet under gevent) per process, started with the first stream;
+    channels with no open stream here get none.  Readers on other processes receive it
+    too, which is harmless: to them it is one more comment.
+    """
+
+    def __init__(self, url: str, interval: float) -> None:
+        self.url = url
+        self.interval = interval
+        self._open: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, channel: str) -> None:
+        with self._lock:
+            self._open[channel] += 1
+            if self.interval > 0 and self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sse_blueprint-heartbeat", daemon=True)
+                self._thread.start()
+
+    def discard(self, channel: str) -> None:
+        with self._lock:
+            self._open[channel] -= 1
+            if self._open[channel] <= 0:
+                del self._open[channel]
+
+    def _run(self) -> None:
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2,
+                                      retry=Retry(NoBackoff(), 0))
+        # flask-sse's own JSON ({"data": ..., "type": ...}); empty data keeps it small.
+        beat = json.dumps({"data": "", "type": HEARTBEAT_TYPE})
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                channels = list(self._open)
+            for channel in channels:
+                try:
+                    client.publish(channel, beat)
+                except redis.RedisError:
+                    break  # Redis is down: its streams end by themselves; try next time
 
 
 def wait_for_subscribers(url: str, count: int, channel: str = DEFAULT_CHANNEL, timeout: float = 5.0) -> int:

@@ -241,6 +241,31 @@ def test_gunicorn_gevent_workers_share_redis_and_hold_many_streams(lab_server, p
         assert reader.headers["Server"].startswith("gunicorn")
 
 
+# --------------------------------------------------------------------------- heartbeat
+
+@pytest.mark.parametrize("workers", [None, 1], ids=["dev-server", "gunicorn-gevent"])
+def test_the_heartbeat_frees_departed_readers_and_is_never_dispatched(lab_server, shared_redis, workers):
+    lab = lab_server("sse_blueprint", config={"REDIS_URL": shared_redis.url, "KEEPALIVE_SECONDS": 0.3},
+                     workers=workers)
+    channel = fresh_channel()
+    staying, leaving = (EventStream(f"{lab.url}/stream?channel={channel}", wait_connected=False)
+                        for _ in range(2))
+    try:
+        wait_for_subscribers(shared_redis.url, 2, channel)
+        # Heartbeats arrive as comments: the headers come at once, and no event is dispatched.
+        assert staying.wait_for_raw(b": keep-alive\n\n: keep-alive\n\n")
+        assert staying.status == 200 and staying.events == []
+        leaving.close()
+        # Nothing was published: only the heartbeat's write tells the server the reader left.
+        assert wait_until(lambda: lab.get(f"/stats?channel={channel}").json()["clients"] == 1, 10)
+        assert publish(lab, "still here", channel).json()["receivers"] == 1
+        assert [e.json() for e in staying.wait_for(1)] == [{"message": "still here"}]
+        assert [e.type for e in staying.events] == ["notify"]
+    finally:
+        staying.close()
+        leaving.close()
+
+
 # --------------------------------------------------------------------------- Redis down
 
 def test_redis_down_gives_503_and_the_lab_recovers(lab_server, private_redis, readers):
