@@ -138,3 +138,41 @@ def test_websocket_chat_broadcast_needs_the_token(lab_server, monkeypatch):
     finally:
         student.disconnect()
         instructor.disconnect()
+
+
+@pytest.mark.browser
+def test_instructor_types_the_token_once_and_the_tab_keeps_it(lab_server, monkeypatch, new_page):
+    """The token box in the page's header: typed once, it is used for publishing and for
+    the chat (whose connection must carry it), and kept across a reload of that tab."""
+    monkeypatch.setenv("LABS_TOKEN", TOKEN)
+    lab = lab_server("websockets", extra_args=["--classroom"])
+    page = new_page()
+    page.goto(lab.url + "/")
+    page.wait_for_selector("body[data-transport=websocket]", timeout=15000)
+    page.wait_for_function("document.getElementById('rooms').textContent === 'lobby'", timeout=15000)
+
+    def chat(text: str) -> None:
+        page.fill("#text", text)
+        page.click("#send")
+
+    chat("before the token")
+    page.wait_for_selector("#chat li.error", timeout=15000)
+    assert "token" in page.locator("#chat li.error").first.text_content()
+
+    page.fill("#lab-token", TOKEN)
+    page.dispatch_event("#lab-token", "change")
+    # The page reconnects with the token (a second "connected over" note in the wire panel)
+    # and joins its room again; the next line it sends is broadcast.
+    page.wait_for_function(
+        "(document.getElementById('wire').textContent.match(/connected over websocket/g) || []).length >= 2",
+        timeout=15000)
+    page.wait_for_function("document.getElementById('rooms').textContent === 'lobby'", timeout=15000)
+    chat("with the token")
+    page.wait_for_selector("#chat li:not(.error)", timeout=15000)
+    assert page.locator("#chat li:not(.error)").first.text_content().endswith(": with the token")
+
+    # Kept for this tab: after a reload, publishing from the page needs no typing.
+    page.reload()
+    page.wait_for_selector("body[data-transport=websocket]", timeout=15000)
+    assert page.evaluate("Lab.token()") == TOKEN
+    assert page.evaluate("Lab.postJSON('send_notification', {message: 'from the page'}).then(r => r.status)") == 200

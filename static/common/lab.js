@@ -56,7 +56,11 @@ const Lab = (() => {
 
   // Classroom mode: the instructor's publish token, kept for this tab only.
   function token() { return sessionStorage.getItem("labs-token") || ""; }
-  function setToken(value) { sessionStorage.setItem("labs-token", value); }
+  function setToken(value) {
+    sessionStorage.setItem("labs-token", value);
+    // A page whose connection carries the token (the websockets chat) reconnects on this.
+    document.dispatchEvent(new CustomEvent("lab-token"));
+  }
 
   async function postJSON(url, payload) {
     const text = JSON.stringify(payload);

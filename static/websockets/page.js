@@ -22,6 +22,13 @@ const labSocket = io({
   auth: (send) => send({ token: Lab.token() }),
 });
 
+// Socket.IO sends the auth payload only when it connects: a token typed into the frame's
+// box after that needs a new connection to count (the rooms are joined again on connect).
+document.addEventListener("lab-token", () => {
+  Lab.wire("note", "token entered: reconnecting so the server sees it");
+  labSocket.disconnect().connect();
+});
+
 // Engine.IO packet types, as their digit appears at the start of every frame.
 const ENGINE_TYPES = { open: 0, close: 1, ping: 2, pong: 3, message: 4, upgrade: 5, noop: 6 };
 
