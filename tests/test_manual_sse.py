@@ -432,8 +432,10 @@ def test_browser_reconnects_by_itself_and_gets_what_was_published_meanwhile(lab_
     assert [m["message"] for m in got] == ["before 1", "before 2", "during 1", "during 2", "after"]
     assert [m["id"] for m in got] == ["1", "2", "3", "4", "5"]
     assert page.evaluate("window.manualSse.opens()") == 2
-    # The reconnect said where the page was: EventSource sent Last-Event-ID itself.
+    # The reconnect said where the page was: EventSource sent Last-Event-ID itself, and
+    # the two messages published while it was away came from the replay, not live.
     assert stats(lab)["last_resume_id"] == "2"
+    assert stats(lab)["replayed"] == 2
     # The text went in as text: markup in a message is not turned into elements.
     publish_all(lab, ["<img src=x onerror=alert(1)>"])
     wait_received(page, 6)
