@@ -21,6 +21,18 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 COUNT = re.compile(r"^(\d+) connected")
 
 
+# What each transport's wire panel shows once the test's message has gone through: the
+# raw traffic of that transport, not just the message.
+WIRE_TRAFFIC = {
+    "sse_blueprint": r'event: notify \| data: \{"message": "Hello <b>class</b>',
+    "manual_sse": r'event: notify \| id: \d+ \| data: \{"message": "Hello <b>class</b>',
+    "polling": r'⇒ GET updates\?since=\d+.*⇐ 200 \(\d+ bytes\) \{.*Hello <b>class</b>',
+    "long_polling": r'⇒ GET updates\?since=\d+.*⇐ 200 \(\d+ bytes\) \{.*Hello <b>class</b>',
+    "websockets": r'⇐ 42\["notify",\{"message":"Hello <b>class</b>',
+    "webhooks": r'event: notify  data: \{"message": "Hello <b>class</b>',
+}
+
+
 def connected(page) -> int:
     match = COUNT.match(page.locator("#lab-clients").inner_text().strip())
     return int(match.group(1)) if match else -1
@@ -61,4 +73,6 @@ def test_notification_page_on_a_phone(name, lab_server, new_page):
     for phone in (first, second):
         expect(phone.locator("main")).to_contain_text(message, timeout=15000)
         assert phone.locator("main b").count() == 0, "markup in a message must show as text"
-        expect(phone.locator("#wire")).to_contain_text("class", timeout=15000)
+        expect(phone.locator("#wire")).to_contain_text(re.compile(WIRE_TRAFFIC[name]), timeout=15000)
+        # The header's state says the transport is up (its "ok" look), not just present.
+        expect(phone.locator("#lab-state")).to_have_class(re.compile(r"\bok\b"), timeout=15000)

@@ -354,6 +354,22 @@ def test_markup_in_a_message_shows_as_text(lab, new_page):
 
 
 @pytest.mark.browser
+def test_the_raw_panel_shows_the_bytes_flask_sse_wrote(lab, page):
+    from playwright.sync_api import expect
+
+    channel = fresh_channel()
+    page.goto(f"{lab.url}/?channel={channel}")
+    wait_for_clients(lab, 1, channel)
+    page.check("#raw")  # a second reader, with fetch(), that shows the bytes themselves
+    wait_for_clients(lab, 2, channel)
+    assert publish(lab, "two\nlines", channel).status_code == 200
+    # flask-sse's framing exactly: no space after the colons, one data: line per line of
+    # the JSON text (here one: json.dumps escapes the newline), then the blank line.
+    expect(page.locator("#wire")).to_contain_text(
+        'raw "event:notify\\ndata:{\\"message\\": \\"two\\\\nlines\\"}\\n\\n"', timeout=10000)
+
+
+@pytest.mark.browser
 def test_the_page_shows_a_refused_message(lab, page):
     from playwright.sync_api import expect
 
