@@ -20,6 +20,7 @@ import pytest
 
 from labs.exercises import GRADING_VARIABLE, ExerciseNotSolved, check
 from tools import solutions
+from tools.grading import readme_grading_command
 
 NOTEBOOKS = sorted((solutions.ROOT / "notebooks").glob("*.ipynb"))
 
@@ -79,12 +80,16 @@ def test_grading_mode_fails_exactly_at_unsolved_exercises_and_passes_when_solved
             i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")}
         expected_failures[path.stem] = {f"Cell {code_number[i]}" for i in solutions.check_cells(notebook).values()}
 
+    # The README's grading command, as written, but on the two folders here (and with
+    # this venv's python, no cache folder left behind, and the report in tmp_path).
+    readme_env, argv = readme_grading_command()
+    assert readme_env == {GRADING_VARIABLE: "1"}
+    assert argv[:3] == [".venv/bin/python", "-m", "pytest"] and argv[-1] == "notebooks"
+    assert "--junitxml=grading.xml" in argv
     report = tmp_path / "grading.xml"
-    env = {**os.environ, GRADING_VARIABLE: "1"}
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "-p", "no:cacheprovider",
-         "-o", "junit_family=xunit1", "--junitxml", str(report), "-q", "shipped", "solved"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    argv = [sys.executable, *argv[1:-1], "-p", "no:cacheprovider", "-q", "shipped", "solved"]
+    run = subprocess.run(argv, cwd=tmp_path, env={**os.environ, **readme_env},
+                         capture_output=True, text=True, timeout=900)
     assert report.exists(), run.stdout[-3000:] + run.stderr[-3000:]
     results = _junit_results(report)
 

@@ -102,6 +102,20 @@ def test_lab_commands_run_as_written(command):
         assert interrupt(process) == 0
 
 
+def test_the_graders_workflow_runs_the_readmes_grading_command():
+    import yaml
+
+    from tools.grading import readme_grading_command
+
+    env, argv = readme_grading_command()
+    workflow = yaml.safe_load((ROOT / ".github/workflows/grade.yml").read_text())
+    (step,) = [s for s in workflow["jobs"]["grade"]["steps"] if "SSE_KIT_GRADING" in s.get("env", {})]
+    assert {k: str(v) for k, v in step["env"].items()} == env
+    assert shlex.split(step["run"]) == argv
+    # The grading test runs this command (tests/test_exercises.py); the set-up step before it:
+    assert "make venv" in COMMANDS and any(s.get("run") == "make venv" for s in workflow["jobs"]["grade"]["steps"])
+
+
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).status_code == 200

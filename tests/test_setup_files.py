@@ -41,6 +41,8 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert "make test" in readme and "make lab" in readme
     commands = [line.strip() for line in ci.splitlines() if line.strip() and not line.strip().startswith("#")]
     assert commands[-1] == "make test"
+    # ... with browser tests that fail, not skip, where Chromium is missing.
+    assert commands[-2] == "export SSE_KIT_REQUIRE_BROWSER=1"
 
 
 def test_grading_workflow_uses_the_grading_switch():
