@@ -116,6 +116,34 @@ def test_the_graders_workflow_runs_the_readmes_grading_command():
     assert "make venv" in COMMANDS and any(s.get("run") == "make venv" for s in workflow["jobs"]["grade"]["steps"])
 
 
+def test_the_webhook_senders_help_runs_as_the_instructors_guide_says():
+    assert "`python -m labs send-webhook --help`" in README
+    result = subprocess.run([".venv/bin/python", "-m", "labs", "send-webhook", "--help"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "--tamper" in result.stdout and "--replay" in result.stdout
+
+
+@pytest.mark.browser
+def test_make_screenshots_takes_real_pictures_of_a_page(tmp_path):
+    # `make screenshots` runs tools/screenshots.py; here on one lab, into a folder of our own.
+    assert "$(PY) tools/screenshots.py" in (ROOT / "Makefile").read_text()
+    from tools.chromium import find_chromium
+
+    if find_chromium() is None:
+        if os.environ.get("SSE_KIT_REQUIRE_BROWSER") == "1":
+            pytest.fail("no Chromium, and SSE_KIT_REQUIRE_BROWSER=1")
+        pytest.skip("no Chromium")
+    result = subprocess.run([".venv/bin/python", "tools/screenshots.py", "--out", str(tmp_path), "json_roundtrip"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    picture = (tmp_path / "json_roundtrip.png").read_bytes()
+    assert picture[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(picture[16:20], "big"), int.from_bytes(picture[20:24], "big")
+    assert width == 1000 and height >= 720, (width, height)
+    assert len(picture) > 20_000, "a page with text and panels, not a blank image"
+
+
 def _answers(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).status_code == 200

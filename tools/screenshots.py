@@ -23,13 +23,13 @@ FIRST_CLICK = {"event_stream": "text=Run this example"}
 NOTIFICATION_LABS = {"sse_blueprint", "manual_sse", "polling", "long_polling", "websockets", "webhooks"}
 
 
-def main(names: list[str]) -> int:
+def main(names: list[str], out: Path = OUT) -> int:
     from playwright.sync_api import sync_playwright
 
     executable = find_chromium()
     if executable is None:
         sys.exit("no Chromium: install Debian's 'chromium' or set CHROMIUM")
-    OUT.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         for name in names or list(LABS):
@@ -44,13 +44,16 @@ def main(names: list[str]) -> int:
                     for text in ["Hello, class!", "<b>markup shows as text</b>"]:
                         lab.publish(text)
                     time.sleep(2.5)  # let polling pages make their next request
-                path = OUT / f"{name}.png"
+                path = out / f"{name}.png"
                 page.screenshot(path=str(path), full_page=True)
                 page.close()
-                print(f"wrote {path.relative_to(ROOT)}")
+                print(f"wrote {path}")
         browser.close()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    args = sys.argv[1:]
+    if args[:1] == ["--out"]:  # tools/screenshots.py --out DIR [NAME ...]
+        sys.exit(main(args[2:], Path(args[1])))
+    sys.exit(main(args))
