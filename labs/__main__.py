@@ -39,6 +39,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from labs.serve import serve
 
     lab = get_lab(args.name)
+    if lab.single_process and (args.workers or 1) > 1:
+        raise SystemExit(f"lab {lab.name} runs in one process only ({lab.single_process}); "
+                         "use --workers 1 or leave --workers out")
     config = _parse_config(args.config, args.config_json)
     announce = None
     if args.classroom:

@@ -19,6 +19,8 @@ class Lab:
     # "always": the lab cannot run without Redis; "multi-process": only when served by
     # several worker processes (they share state through Redis); "never".
     redis: str = "never"
+    # Why the lab must run in one process, if it must (None: any number of workers).
+    single_process: str | None = None
 
     @property
     def module_name(self) -> str:
@@ -49,7 +51,8 @@ LABS: dict[str, Lab] = {
         Lab("websockets", "Flask-SocketIO over a real WebSocket: notifications and a chat with rooms.",
             "07_websockets", redis="multi-process"),
         Lab("webhooks", "Signed, replay-safe webhook receivers that push into an SSE stream.",
-            "08_webhooks"),
+            "08_webhooks", single_process="it remembers delivery ids, and holds its stream, in one process's "
+            "memory: with several workers a retried delivery could be pushed twice"),
     ]
 }
 

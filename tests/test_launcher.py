@@ -315,6 +315,18 @@ def test_list_names_every_lab():
                      "polling", "long_polling", "websockets", "webhooks"]
 
 
+def test_list_gives_each_lab_its_summary_and_notebook():
+    lines = labs_cli("list").stdout.splitlines()
+    for line, lab in zip(lines, LABS.values(), strict=True):
+        assert lab.summary in line and f"[notebook {lab.notebook}]" in line
+
+
+def test_a_single_process_lab_refuses_several_workers():
+    result = labs_cli("run", "webhooks", "--workers", "2", "--port", "0")
+    assert result.returncode != 0
+    assert "runs in one process only" in result.stderr and "delivery" in result.stderr
+
+
 def test_unknown_lab_is_a_clear_error():
     result = labs_cli("run", "nope")
     assert result.returncode != 0
