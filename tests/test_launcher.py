@@ -200,6 +200,14 @@ def kernel():
         manager.shutdown_kernel(now=True)
 
 
+def iopub_of(client, msg_id: str, timeout: float):
+    """The kernel's broadcast messages about one request, as they come."""
+    while True:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            yield msg
+
+
 def run_cell(client, code: str, timeout: float = 60) -> dict:
     """Execute ``code`` in the kernel; return its reply content and printed text.
 
@@ -209,10 +217,7 @@ def run_cell(client, code: str, timeout: float = 60) -> dict:
     """
     text = []
     msg_id = client.execute(code, stop_on_error=False)
-    while True:
-        msg = client.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
+    for msg in iopub_of(client, msg_id, timeout):
         if msg["msg_type"] == "stream":
             text.append(msg["content"]["text"])
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
@@ -225,10 +230,7 @@ def run_cell(client, code: str, timeout: float = 60) -> dict:
 def execute_until_printed(client, code: str, timeout: float = 60) -> tuple[str, int]:
     """Send ``code`` and return its msg_id and the first number it prints, while it runs."""
     msg_id = client.execute(code, stop_on_error=False)
-    while True:
-        msg = client.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
+    for msg in iopub_of(client, msg_id, timeout):
         if msg["msg_type"] == "stream":
             return msg_id, int(msg["content"]["text"].split()[0])
         if msg["msg_type"] == "error":

@@ -221,27 +221,38 @@ def test_server_can_end_every_stream_and_readers_resume(lab_server):
     assert stats(lab)["cut_by_server"] == 1
 
 
+def open_stalled_reader(lab) -> socket.socket:
+    """A raw socket that sends the stream request and then never reads: its kernel
+    buffers fill up, the server's writes block, and its queue fills behind them."""
+    host, port = lab.url.rsplit("//", 1)[1].rsplit(":", 1)
+    stalled = socket.create_connection((host, int(port)))
+    stalled.sendall(f"GET /stream HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    wait_for_clients(lab, 1)
+    return stalled
+
+
+BIG = "x" * 60_000
+
+
+def flood(lab, count: int = 250) -> int:
+    """Publish ``count`` big messages (250: ≈ 15 MB, far more than socket buffers hold)."""
+    with requests.Session() as session:
+        for i in range(count):
+            response = session.post(lab.url + "/send_notification", json={"message": f"{i} {BIG}"}, timeout=10)
+            assert response.status_code == 200
+    return count * len(BIG)
+
+
 @pytest.mark.parametrize("workers", [None, 1], ids=["dev-server", "gunicorn-gevent"])
 def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_server, workers):
     lab = lab_server("manual_sse", config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 8}, workers=workers)
-    host, port = lab.url.rsplit("//", 1)[1].rsplit(":", 1)
-    # A raw socket that sends the request and then never reads: its kernel buffers
-    # fill up, the server's writes block, and its queue fills behind them.
-    stalled = socket.create_connection((host, int(port)))
+    stalled = open_stalled_reader(lab)
     try:
-        stalled.sendall(f"GET /stream HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
-        wait_for_clients(lab, 1)
         server = psutil.Process(lab.pid)
         if workers:  # `labs run` is the gunicorn master; the streams live in its worker
             (server,) = server.children()
         before = server.memory_info().rss
-        big = "x" * 60_000
-        total = 0
-        with requests.Session() as session:
-            for i in range(250):  # ≈ 15 MB in all, far more than the socket buffers hold
-                total += len(big)
-                response = session.post(lab.url + "/send_notification", json={"message": f"{i} {big}"}, timeout=10)
-                assert response.status_code == 200
+        total = flood(lab)
         after = wait_for_clients(lab, 0)
         assert after["cut_slow"] == 1 and after["subscribers"] == 0
         # The server kept at most its history and one full queue, not the backlog.
@@ -262,16 +273,9 @@ def test_ending_every_stream_also_ends_one_blocked_writing_to_a_stalled_reader(l
     # The queue is large enough never to fill, so the reader is not cut as slow: only the
     # server's "end every stream" can free it, while its generator is stuck in a write.
     lab = lab_server("manual_sse", config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 1000}, workers=workers)
-    host, port = lab.url.rsplit("//", 1)[1].rsplit(":", 1)
-    stalled = socket.create_connection((host, int(port)))
+    stalled = open_stalled_reader(lab)
     try:
-        stalled.sendall(f"GET /stream HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
-        wait_for_clients(lab, 1)
-        big = "x" * 60_000
-        with requests.Session() as session:
-            for i in range(250):  # ≈ 15 MB: the socket buffers fill and the write blocks
-                response = session.post(lab.url + "/send_notification", json={"message": f"{i} {big}"}, timeout=10)
-                assert response.status_code == 200
+        flood(lab)  # the socket buffers fill and the generator's write blocks
         assert stats(lab)["cut_slow"] == 0
         assert lab.post("/disconnect_all").json() == {"disconnected": 1}
         after = wait_for_clients(lab, 0)
