@@ -125,6 +125,30 @@ def test_followers_get_every_message_exactly_once_in_order(lab_server):
     assert results == {n: sent for n in range(3)}
 
 
+@pytest.mark.parametrize("workers", [None, 1], ids=["threaded-dev-server", "gunicorn-gevent"])
+def test_what_a_held_request_costs_an_os_thread_each_or_a_greenlet(lab_server, workers):
+    """The trade-off notebook 06 measures: the threaded development server holds each
+    waiting request on an OS thread of its own; a gevent worker holds them all on
+    greenlets, in a handful of OS threads whatever their number."""
+    lab = lab_server("long_polling", workers=workers)
+    held = 30
+
+    def os_threads() -> int:
+        return lab.get("/stats").json()["os_threads"]
+
+    idle = os_threads()
+    polls = [HeldRequest(lab.url, timeout=20) for _ in range(held)]
+    assert wait_until(lambda: waiting(lab) == held, 20), waiting(lab)
+    busy = os_threads()
+    lab.publish("let them go")
+    for poll in polls:
+        assert poll.body(within=WOKEN_WITHIN)["messages"][0]["message"] == "let them go"
+    if workers:
+        assert busy - idle < 5, f"{held} held requests took {busy - idle} OS threads under gevent"
+    else:
+        assert busy - idle >= held, f"{held} held requests took only {busy - idle} more OS threads"
+
+
 def test_memory_log_wait_wakes_all_waiters():
     log = MemoryLog()
     answers = []
