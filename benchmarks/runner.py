@@ -27,7 +27,7 @@ import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from benchmarks.clients import Client, Publisher
@@ -102,8 +102,14 @@ async def _wait(predicate, timeout: float, step: float = 0.02) -> bool:
 
 
 async def drive(transport: Transport, host: str, port: int, result: Result,
-                sampler: TreeSampler | None = None) -> list[Client]:
-    """Phases 2 and 3 against a server at host:port; fills in ``result``; returns the clients."""
+                sampler: TreeSampler | None = None,
+                window_hook: Callable[[str], Awaitable[None]] | None = None) -> list[Client]:
+    """Phases 2 and 3 against a server at host:port; fills in ``result``; returns the clients.
+
+    ``window_hook``: for tests, awaited with ``"start"`` and ``"end"`` just before the clients'
+    counters are read at each edge of the measured window (nothing runs in between), so a
+    test can read a server's own counters at the same instants.
+    """
     run = secrets.token_hex(4)
     n, stop = result.clients, asyncio.Event()
     clients = [transport.client(host, port, Tally(run)) for _ in range(n)]
@@ -131,6 +137,8 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
         result.setup_requests = _totals(clients)[0]
 
         # -- the measured window
+        if window_hook is not None:
+            await window_hook("start")
         before = _totals(clients)
         if sampler is not None:
             sampler.sample()
@@ -146,6 +154,8 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
         sending_s = time.monotonic() - window_start
         complete = lambda: all(c.progress()[1] >= len(published) for c in clients)  # noqa: E731
         await _wait(complete, transport.drain_seconds)
+        if window_hook is not None:
+            await window_hook("end")
         result.window_s = time.monotonic() - window_start
         result.client_cpu_s = time.process_time() - client_cpu
         after = _totals(clients)
