@@ -326,6 +326,26 @@ def test_werkzeug_log_hides_only_late_websocket_frames():
     assert keep(record("%s - - code %d, message %s", "127.0.0.1", 400, "Bad request syntax ('GARBAGE')"))
 
 
+def test_a_frame_over_the_size_limit_closes_only_that_connection(shared_lab, clients):
+    from labs.webapp import MAX_CONTENT_LENGTH
+
+    lab = shared_lab
+    room = "room-huge-frame"
+    sender, other = clients(lab.url), clients(lab.url)
+    for who in (sender, other):
+        assert who.call("join", {"room": room})["ok"]
+    sender.client.emit("chat", {"room": room, "text": "x" * (MAX_CONTENT_LENGTH + 1)})
+    # The server drops that connection (the frame is never read as a message) ...
+    deadline = time.monotonic() + WAIT
+    while sender.client.connected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not sender.client.connected, "a frame over 1 MiB should close its connection"
+    # ... and nothing of it went out; the other client, and the server, carry on.
+    other.call("chat", {"room": room, "text": "still here"})
+    assert [m["text"] for m in other.wait_for("chat")] == ["still here"]
+    assert lab.get("/health").status_code == 200
+
+
 def test_the_page_is_served_with_the_vendored_client(shared_lab):
     lab = shared_lab
     page = requests.get(lab.url + "/", timeout=WAIT)
