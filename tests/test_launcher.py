@@ -245,11 +245,18 @@ def shell_reply(client, msg_id: str, timeout: float) -> dict:
             return msg["content"]
 
 
-def test_no_orphan_when_the_kernel_is_killed(kernel):
+@pytest.mark.parametrize("start", [
+    "start_lab('json_roundtrip', redis=True)",
+    "start_lab('manual_sse', workers=2)",  # a gunicorn arbiter, two workers and their Redis
+], ids=["dev-server", "gunicorn-workers"])
+def test_no_orphan_when_the_kernel_is_killed(kernel, start):
     manager, client = kernel
-    reply = run_cell(client, "from labs import start_lab\nlab = start_lab('json_roundtrip', redis=True)\nprint(lab.pid)")
+    reply = run_cell(client, f"from labs import start_lab\nlab = {start}\nprint(lab.pid)")
     assert reply["status"] == "ok", reply
-    tree = lab_and_redis_running(int(reply["text"]), "json_roundtrip")
+    name = start.split("'")[1]
+    tree = lab_and_redis_running(int(reply["text"]), name)
+    if "workers" in start:
+        assert len(tree) >= 4, f"arbiter, two workers and Redis: {describe(tree)}"
     manager.signal_kernel(signal.SIGKILL)  # as nbval ends a kernel: no atexit, no finally
     assert_all_gone(tree)
 
