@@ -81,6 +81,9 @@ def test_make_lab_serves_the_workbook():
         listing = requests.get(f"{base}/api/contents", params={"token": token}, timeout=10).json()
         names = {item["name"] for item in listing["content"]}
         assert "00_welcome_and_setup.ipynb" in names, "JupyterLab opens on notebooks/"
+        # And notebook 00 runs there, cell by cell, in a kernel of that server.
+        cells, printed = run_notebook_in_server(base, token, "00_welcome_and_setup.ipynb")
+        assert cells >= 5 and "Redis answers PING: True" in printed and "lab stopped" in printed, printed[-2000:]
     finally:
         # JupyterLab answers one Ctrl-C with a y/n question; SIGTERM ends it outright.
         interrupt(lab, signal.SIGTERM)
@@ -142,6 +145,47 @@ def test_make_screenshots_takes_real_pictures_of_a_page(tmp_path):
     width, height = int.from_bytes(picture[16:20], "big"), int.from_bytes(picture[20:24], "big")
     assert width == 1000 and height >= 720, (width, height)
     assert len(picture) > 20_000, "a page with text and panels, not a blank image"
+
+
+def run_notebook_in_server(base: str, token: str, name: str) -> tuple[int, str]:
+    """Run every code cell of ``name`` in a new kernel of the Jupyter server at ``base``,
+    over the server's own kernel WebSocket, as JupyterLab does when a student runs them.
+    Returns how many cells ran (each one must succeed) and what they printed."""
+    import json
+    import uuid
+
+    import nbformat
+    import websocket  # websocket-client, which jupyter_server depends on
+
+    cells = [c.source for c in nbformat.read(ROOT / "notebooks" / name, as_version=4).cells
+             if c.cell_type == "code"]
+    kernel = requests.post(f"{base}/api/kernels", params={"token": token}, json={"name": "python3"},
+                           timeout=30).json()
+    ws = websocket.create_connection(
+        f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel['id']}/channels?token={token}", timeout=60)
+    session, printed = uuid.uuid4().hex, []
+    try:
+        for code in cells:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps({
+                "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "student",
+                           "session": session, "version": "5.3", "date": ""},
+                "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+                "content": {"code": code, "silent": False, "store_history": True, "user_expressions": {},
+                            "allow_stdin": False, "stop_on_error": True}}))
+            while True:
+                msg = json.loads(ws.recv())
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    printed.append(msg["content"]["text"])
+                if msg["msg_type"] == "execute_reply":
+                    assert msg["content"]["status"] == "ok", (code[:200], msg["content"])
+                    break
+    finally:
+        ws.close()
+        requests.delete(f"{base}/api/kernels/{kernel['id']}", params={"token": token}, timeout=30)
+    return len(cells), "".join(printed)
 
 
 def _answers(url: str) -> bool:
