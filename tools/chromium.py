@@ -18,8 +18,12 @@ CHROMIUM_FLAGS = [
 
 
 def find_chromium() -> str | None:
-    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
+    """``$CHROMIUM`` when it is set (and only it: a wrong path must not be replaced quietly by
+    another browser), else Debian's ``/usr/bin/chromium``, else one on ``PATH``; or None."""
+    chosen = os.environ.get("CHROMIUM")
+    if chosen:
+        return chosen if os.path.exists(chosen) else None
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
         if candidate and os.path.exists(candidate):
             return candidate
     return None
