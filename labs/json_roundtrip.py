@@ -43,6 +43,8 @@ def _what_get_json_does() -> dict:
         return {"value": request.get_json(), "error": None}
     except HTTPException as exc:
         return {"value": None, "error": f"{exc.code} {exc.name}"}
+    except RecursionError:  # not a ValueError, so Flask does not turn it into a 400 itself
+        return {"value": None, "error": "RecursionError: nested too deeply (Flask would answer 500)"}
 
 
 def _what_jsonify_sends(value) -> dict:

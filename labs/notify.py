@@ -39,17 +39,24 @@ def read_json_object() -> dict:
     if not request.is_json:
         raise ApiError(415, "unsupported content type",
                        f"expected 'Content-Type: application/json', got {request.content_type or 'none'!r}")
-    raw = request.get_data(cache=True)
+    return parse_json_object(request.get_data(cache=True), example='{"message": "..."}')
+
+
+def parse_json_object(raw: bytes | str, *, example: str = "{...}", whole_text: bool = True) -> dict:
+    """``raw`` (JSON text, as UTF-8 bytes or a str) as a dict, or the 400 ApiError saying what
+    is wrong with it.  ``whole_text=False`` lets lone surrogates through in values the caller
+    never uses (the caller then checks the values it does use, e.g. with read_message)."""
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     except UnicodeDecodeError:
         raise ApiError(400, "invalid JSON", "the body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # Python's parser recurses once per level of [ or {
+        raise ApiError(400, "invalid JSON", TOO_DEEP) from None
     if not isinstance(data, dict):
-        raise ApiError(400, "expected a JSON object",
-                       f'send {{"message": "..."}}, not a JSON {type(data).__name__}')
-    if not is_unicode_text(json.dumps(data, ensure_ascii=False)):
+        raise ApiError(400, "expected a JSON object", f"send {example}, not a JSON {type(data).__name__}")
+    if whole_text and not is_unicode_text(json.dumps(data, ensure_ascii=False)):
         raise ApiError(400, "invalid JSON", LONE_SURROGATE)
     return data
 
@@ -57,6 +64,9 @@ def read_json_object() -> dict:
 # JSON may spell half of a UTF-16 pair on its own ("\\ud800"); Python parses it into a str
 # that is not Unicode text and cannot be encoded as UTF-8, so it could never be sent on.
 LONE_SURROGATE = "a \\u escape names a lone UTF-16 surrogate (such as \\ud800), which is not a character"
+
+
+TOO_DEEP = "nested too deeply: no request of ours needs more than a few levels of [ and {"
 
 
 def is_unicode_text(text: str) -> bool:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 import sys
 import threading
 import urllib.parse
@@ -43,7 +42,7 @@ from werkzeug.exceptions import HTTPException
 
 from labs import signatures
 from labs.errors import ApiError
-from labs.notify import read_message, read_notification
+from labs.notify import parse_json_object, read_message, read_notification
 from labs.broker import MemoryBroker
 from labs.sse_response import StreamCounter, stream_response
 from labs.webapp import create_lab_app
@@ -316,13 +315,9 @@ def create_app(config=None):
             raise ApiError(400, "invalid JSON", "the body is not valid UTF-8") from None
 
     def parse_object(text: str) -> dict:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, "invalid JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-        if not isinstance(data, dict):
-            raise ApiError(400, "expected a JSON object", f"got a JSON {type(data).__name__}")
-        return data
+        # Only the fields a receiver reads are checked for lone surrogates (unicode_text,
+        # read_message): a provider's payload is large, and most of it is never used here.
+        return parse_json_object(text, example="the provider's JSON object", whole_text=False)
 
     # ------------------------------------------------------------------ the kit's common routes
 

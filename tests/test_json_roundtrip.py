@@ -57,6 +57,15 @@ def test_json_that_is_not_an_object_is_refused(client):
     assert response.get_json()["error"] == "expected a JSON object"
 
 
+def test_json_nested_deeper_than_the_parser_goes_is_a_400_not_a_500(client):
+    response = client.post("/echo", data=b"[" * 100_000 + b"]" * 100_000, content_type="application/json")
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert answer["error"] == "invalid JSON" and "deeply" in answer["detail"]
+    # Flask's own request.get_json() would have raised RecursionError here: a 500.
+    assert answer["get_json"]["error"].startswith("RecursionError")
+
+
 def test_dumps_is_served_as_html_and_jsonify_as_json(client):
     dumped, jsonified = client.get("/dumps"), client.get("/jsonify")
     assert dumped.content_type.startswith("text/html")

@@ -298,6 +298,7 @@ BAD_NOTIFICATIONS = {
     "not a string": ({"json": {"message": 42}}, 400),
     "blank": ({"json": {"message": "   "}}, 400),
     "lone surrogate": ({"data": b'{"message": "\\udc00 hi"}', "headers": {"Content-Type": "application/json"}}, 400),
+    "nested too deeply": ({"data": b"[" * 100_000 + b"]" * 100_000, "headers": {"Content-Type": "application/json"}}, 400),
     "over 64 KiB": ({"json": {"message": LONG}}, 413),
     "over 1 MiB": ({"data": b"x" * (1024 * 1024 + 1), "headers": {"Content-Type": "application/json"}}, 413),
 }

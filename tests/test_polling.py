@@ -128,6 +128,7 @@ BAD_NOTIFICATIONS = [
     ({"json": ["message"]}, 400),
     ({"json": {"message": "x" * (64 * 1024 + 1)}}, 413),
     ({"data": b'{"message": "\\ud800"}', "headers": {"Content-Type": "application/json"}}, 400),  # a lone surrogate
+    ({"data": b"[" * 100_000 + b"]" * 100_000, "headers": {"Content-Type": "application/json"}}, 400),  # nested deeper than Python's parser goes
 ]
 
 

@@ -160,6 +160,8 @@ BAD_REQUESTS = {
     # "\ud800" is valid JSON syntax but names half a UTF-16 pair: no character, no UTF-8.
     "lone surrogate": (dict(data=b'{"message": "hi \\ud800"}', headers={"Content-Type": "application/json"}),
                        400, "invalid JSON"),
+    "nested too deeply": (dict(data=b'{"message": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                               headers={"Content-Type": "application/json"}), 400, "invalid JSON"),
     "over 64 KiB": (dict(json={"message": "x" * (MAX_MESSAGE_BYTES + 1)}), 413, "message too large"),
     "over 64 KiB of UTF-8": (dict(json={"message": "é" * (MAX_MESSAGE_BYTES // 2 + 1)}), 413, "message too large"),
 }

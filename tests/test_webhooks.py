@@ -292,6 +292,7 @@ def _standard_raw(lab, body: bytes, timestamp: str | None = None, secret: str = 
 
 
 NOT_JSON = b"{not json"
+TOO_DEEP = b'{"ref": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # deeper than Python's parser goes
 TOO_LONG_ID = "m" * (MAX_ID_LENGTH + 1)
 
 
@@ -304,6 +305,8 @@ REJECTIONS = {
                             "invalid signature"),
     "github malformed body": (lambda lab: _resigned_github(lab, b'{"ref": "refs/heads/main",'), 400,
                               "invalid JSON"),
+    "github body nested too deeply": (lambda lab: _resigned_github(lab, TOO_DEEP), 400, "invalid JSON", "deeply"),
+    "standard body nested too deeply": (lambda lab: _standard_raw(lab, TOO_DEEP), 400, "invalid JSON", "deeply"),
     "github body not an object": (lambda lab: _resigned_github(lab, b'["refs/heads/main"]'), 400,
                                   "expected a JSON object"),
     "github push without pusher": (lambda lab: _resigned_github(lab, b'{"ref": "refs/heads/main"}'), 400,
