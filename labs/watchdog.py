@@ -8,6 +8,8 @@ gets a pipe on its standard input and watches it: when the parent dies, for any
 reason, the kernel closes the pipe, the child reads end-of-file and stops.
 
 This works the same way on Linux and macOS and needs no cleanup code in the parent.
+A guarded program (below) also stops if its guard finds it has a new parent: the pipe's
+write end could have been inherited by some other process that lives on.
 
 Run a non-Python program (such as ``redis-server``) under this guard with::
 
@@ -21,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 
 
 def exit_when_stdin_closes(on_eof=None) -> threading.Thread:
@@ -58,14 +61,24 @@ def raise_on_sigterm() -> None:
 def guard(argv: list[str]) -> int:
     """Run ``argv`` as a child; stop it when our stdin closes or we are signalled."""
     child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-    stop = threading.Event()
-    exit_when_stdin_closes(on_eof=stop.set)
+    # A plain list, not a threading.Event: a signal handler runs in the main thread between
+    # two bytecodes, possibly while that thread holds the Event's lock inside wait(), and
+    # Event.set() would then wait for that lock for ever.  Appending to a list takes no lock.
+    stopping: list[bool] = []
+
+    def request_stop(*_) -> None:
+        stopping.append(True)
+
+    exit_when_stdin_closes(on_eof=request_stop)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.is_set():
+        signal.signal(sig, request_stop)
+    parent = os.getppid()
+    while not stopping:
         if child.poll() is not None:
             return child.returncode
-        stop.wait(0.1)
+        if os.getppid() != parent:  # orphaned, even if something else still holds our stdin pipe
+            break
+        time.sleep(0.1)
     child.terminate()
     try:
         return child.wait(5)

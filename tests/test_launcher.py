@@ -381,3 +381,52 @@ def _answers(url: str) -> bool:
         return requests.get(url + "/health", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+# ---------------------------------------------------------------- the watchdog
+
+def _guarded_sleep() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "labs.watchdog", "--", "sleep", "60"], stdin=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "stdin closed", "both at once"])
+def test_the_watchdog_stops_its_program_however_it_is_told(how):
+    # Stopping a lab's Redis sends both at once (its lifeline closes and its group gets
+    # SIGTERM); a watchdog that hung there would outlive the lab, so each way is repeated.
+    for _ in range(10):
+        guard = _guarded_sleep()
+        assert wait_until(lambda: psutil.Process(guard.pid).children(), 5)
+        (program,) = psutil.Process(guard.pid).children()
+        if how != "SIGTERM":
+            guard.stdin.close()
+        if how != "stdin closed":
+            guard.send_signal(signal.SIGTERM)
+        try:
+            guard.wait(5)
+        finally:
+            guard.kill()
+        assert_all_gone([guard.pid, program.pid], timeout=5)
+
+
+def test_the_watchdog_stops_its_program_when_orphaned_even_if_its_stdin_stays_open(tmp_path):
+    # The lifeline's write end can outlive the parent (inherited by some other process);
+    # the watchdog then notices that its parent changed.
+    pid_file = tmp_path / "pids"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import os, subprocess, sys, time
+        guard = subprocess.Popen([sys.executable, "-m", "labs.watchdog", "--", "sleep", "60"], stdin=subprocess.PIPE)
+        if os.fork() == 0:      # a child that keeps the pipe's write end open, and lives on
+            time.sleep(30)
+            os._exit(0)
+        open({str(pid_file)!r}, "w").write(str(guard.pid))
+        time.sleep(60)
+    """)], start_new_session=True)
+    try:
+        assert wait_until(lambda: pid_file.exists() and pid_file.read_text(), 10)
+        guard_pid = int(pid_file.read_text())
+        assert wait_until(lambda: psutil.Process(guard_pid).children(), 5)
+        tree = [guard_pid, *(p.pid for p in psutil.Process(guard_pid).children())]
+        holder.kill()  # the parent dies; its forked child still holds the write end
+        assert_all_gone(tree, timeout=5)
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)

@@ -144,9 +144,10 @@ def test_what_a_held_request_costs_an_os_thread_each_or_a_greenlet(lab_server, w
     for poll in polls:
         assert poll.body(within=WOKEN_WITHIN)["messages"][0]["message"] == "let them go"
     if workers:
-        assert busy - idle < 5, f"{held} held requests took {busy - idle} OS threads under gevent"
+        assert busy - idle < 5, f"{held} held requests took {busy - idle} more OS threads under gevent"
     else:
-        assert busy - idle >= held, f"{held} held requests took only {busy - idle} more OS threads"
+        # One thread each (the idle count may include a thread finishing an earlier request).
+        assert busy >= held, f"{held} held requests, but the server had only {busy} OS threads"
 
 
 def test_memory_log_wait_wakes_all_waiters():
