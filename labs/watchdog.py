@@ -60,7 +60,7 @@ def raise_on_sigterm() -> None:
 
 def guard(argv: list[str]) -> int:
     """Run ``argv`` as a child; stop it when our stdin closes or we are signalled."""
-    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    parent = os.getppid()
     # A plain list, not a threading.Event: a signal handler runs in the main thread between
     # two bytecodes, possibly while that thread holds the Event's lock inside wait(), and
     # Event.set() would then wait for that lock for ever.  Appending to a list takes no lock.
@@ -69,10 +69,12 @@ def guard(argv: list[str]) -> int:
     def request_stop(*_) -> None:
         stopping.append(True)
 
-    exit_when_stdin_closes(on_eof=request_stop)
+    # Handlers first, then the program: a SIGTERM that came in between would otherwise
+    # end the guard by default and leave the program running on its own.
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, request_stop)
-    parent = os.getppid()
+    exit_when_stdin_closes(on_eof=request_stop)
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
     while not stopping:
         if child.poll() is not None:
             return child.returncode
