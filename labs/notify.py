@@ -17,6 +17,12 @@ from labs.errors import ApiError
 # The documented limit on one message: 64 KiB of UTF-8.
 MAX_MESSAGE_BYTES = 64 * 1024
 
+# JSON may spell half of a UTF-16 pair on its own ("\\ud800"); Python parses it into a str
+# that is not Unicode text and cannot be encoded as UTF-8, so it could never be sent on.
+LONE_SURROGATE = "a \\u escape names a lone UTF-16 surrogate (such as \\ud800), which is not a character"
+# Python's JSON parser recurses once per level of [ or {, and gives up about 1,000 deep.
+TOO_DEEP = "nested too deeply: no request of ours needs more than a few levels of [ and {"
+
 
 def check_publish_token() -> None:
     """In classroom mode (config ``PUBLISH_TOKEN`` set) only the instructor may publish.
@@ -52,21 +58,13 @@ def parse_json_object(raw: bytes | str, *, example: str = "{...}", whole_text: b
         raise ApiError(400, "invalid JSON", "the body is not valid UTF-8") from None
     except json.JSONDecodeError as exc:
         raise ApiError(400, "invalid JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except RecursionError:  # Python's parser recurses once per level of [ or {
+    except RecursionError:
         raise ApiError(400, "invalid JSON", TOO_DEEP) from None
     if not isinstance(data, dict):
         raise ApiError(400, "expected a JSON object", f"send {example}, not a JSON {type(data).__name__}")
     if whole_text and not is_unicode_text(json.dumps(data, ensure_ascii=False)):
         raise ApiError(400, "invalid JSON", LONE_SURROGATE)
     return data
-
-
-# JSON may spell half of a UTF-16 pair on its own ("\\ud800"); Python parses it into a str
-# that is not Unicode text and cannot be encoded as UTF-8, so it could never be sent on.
-LONE_SURROGATE = "a \\u escape names a lone UTF-16 surrogate (such as \\ud800), which is not a character"
-
-
-TOO_DEEP = "nested too deeply: no request of ours needs more than a few levels of [ and {"
 
 
 def is_unicode_text(text: str) -> bool:

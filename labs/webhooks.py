@@ -42,7 +42,7 @@ from werkzeug.exceptions import HTTPException
 
 from labs import signatures
 from labs.errors import ApiError
-from labs.notify import parse_json_object, read_message, read_notification
+from labs.notify import is_unicode_text, parse_json_object, read_message, read_notification
 from labs.broker import MemoryBroker
 from labs.sse_response import StreamCounter, stream_response
 from labs.webapp import create_lab_app
@@ -121,11 +121,9 @@ def unicode_text(value: str, what: str) -> str:
     """``value``, or a 400 if it holds a lone surrogate: json.loads accepts "\\ud800" alone,
     but that is not text (no UTF-8 for it), so keep it out of answers, the log and the stream.
     Pushed messages get the same check from read_message."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
+    if not is_unicode_text(value):
         raise ApiError(400, "invalid text", f"{what} holds a lone surrogate (such as \\ud800), "
-                       "which is not valid Unicode text") from None
+                       "which is not valid Unicode text")
     return value
 
 
