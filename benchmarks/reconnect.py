@@ -19,8 +19,8 @@ import uuid
 
 import requests
 
-from labs.client import EventStream
-from labs.launcher import LabServer
+from labs.runtime.client import EventStream
+from labs.runtime.launcher import LabServer
 
 WAIT = 5.0  # seconds for any one step
 
@@ -126,7 +126,7 @@ def probe_socketio(lab: LabServer) -> str:
 
 
 def probe_webhook(lab: LabServer, secret: str) -> str:
-    from labs.webhook_sender import standard_delivery
+    from labs.runtime.webhook_sender import standard_delivery
 
     delivery = standard_delivery(lab.url, "notification.created", {"message": "retried"}, secret)
     outcomes = [requests.post(delivery.url, data=delivery.body, headers=delivery.headers, timeout=WAIT).json()

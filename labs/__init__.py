@@ -5,15 +5,15 @@ The pieces a notebook or test usually needs are importable from here::
     from labs import start_lab, EventStream, check
 
 They are imported on first use, not with the package: small helper processes such as
-``python -m labs.watchdog`` then start without loading Flask, requests and the rest.
+``python -m labs.runtime.watchdog`` then start without loading Flask, requests and the rest.
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "EventStream": "labs.client", "post_json": "labs.client",
-    "check": "labs.exercises", "progress": "labs.exercises",
-    "LabServer": "labs.launcher", "start_lab": "labs.launcher",
+    "EventStream": "labs.runtime.client", "post_json": "labs.runtime.client",
+    "check": "labs.runtime.exercises", "progress": "labs.runtime.exercises",
+    "LabServer": "labs.runtime.launcher", "start_lab": "labs.runtime.launcher",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -3,7 +3,7 @@
     list                      every lab, one line each
     run NAME [options]        serve a lab (Ctrl-C stops it and everything it started)
     decode [--url URL]        show what a browser's EventSource would dispatch
-    send-webhook [options]    sign and send a webhook delivery (see labs.webhook_sender)
+    send-webhook [options]    sign and send a webhook delivery (see labs.runtime.webhook_sender)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from labs.registry import LABS, UnknownLab, get_lab
+from labs.runtime.registry import LABS, UnknownLab, get_lab
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -36,7 +36,7 @@ def _parse_config(pairs: list[str], config_json: str | None) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from labs.serve import serve
+    from labs.runtime.serve import serve
 
     lab = get_lab(args.name)
     if lab.single_process and (args.workers or 1) > 1:
@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _parse_config(args.config, args.config_json)
     announce = None
     if args.classroom:
-        from labs.classroom import prepare_classroom  # noqa: WPS433 (only when asked)
+        from labs.runtime.classroom import prepare_classroom  # noqa: WPS433 (only when asked)
 
         announce = prepare_classroom(config)
     host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Print what EventSource would dispatch for a stream: one JSON object a line."""
-    from labs.sse import EventStreamDecoder
+    from labs.runtime.sse import EventStreamDecoder
 
     decoder = EventStreamDecoder()
     out = sys.stdout.buffer  # UTF-8 whatever the locale says: data may hold any character
@@ -119,7 +119,7 @@ def _decode_url(args: argparse.Namespace, decoder, emit) -> int:
 
 
 def cmd_send_webhook(argv: list[str]) -> int:
-    from labs.webhook_sender import main
+    from labs.runtime.webhook_sender import main
 
     return main(argv)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from flask import Response, jsonify, request
 
-from labs.errors import ApiError
-from labs.sse import encode_event, encode_json_event, keep_alive
-from labs.webapp import create_lab_app
+from labs.runtime.errors import ApiError
+from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.runtime.webapp import create_lab_app
 
 # /raw refuses more than this: a lab is no open relay for large payloads.
 MAX_RAW_BYTES = 16 * 1024

@@ -2,7 +2,7 @@
 
 The course notes answer a long poll from one shared ``queue.Queue``: ``get()`` hands
 each message to exactly one waiting client, so with three clients each sees about a
-third of the messages.  Here every client reads the same log (:mod:`labs.message_log`,
+third of the messages.  Here every client reads the same log (:mod:`labs.runtime.message_log`,
 shared with the ``polling`` lab) from its own cursor, and a publish wakes *every*
 waiting request (``Condition.notify_all``, or Redis pub/sub across processes).
 
@@ -30,10 +30,10 @@ import re
 
 from flask import current_app, jsonify, request
 
-from labs.errors import ApiError
-from labs.message_log import create_counters, create_log
+from labs.runtime.errors import ApiError
+from labs.runtime.message_log import create_counters, create_log
 from labs.polling import add_common_routes, read_client, read_cursor
-from labs.webapp import create_lab_app
+from labs.runtime.webapp import create_lab_app
 
 DEFAULT_TIMEOUT = 25.0
 MAX_TIMEOUT = 30.0

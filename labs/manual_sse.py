@@ -2,7 +2,7 @@
 
 The course notes sum it up as "Response generator + queue".  That is the core, and ten
 lines of it work in a demo.  This lab is what the same idea needs in production; the
-broker is in :mod:`labs.broker` and the streaming generator in :mod:`labs.sse_response`
+broker is in :mod:`labs.runtime.broker` and the streaming generator in :mod:`labs.runtime.sse_response`
 (the ``webhooks`` lab streams through the same two):
 
 - ``GET /stream``: a streaming ``Response`` (``text/event-stream``) whose generator
@@ -36,11 +36,11 @@ from typing import Any
 
 from flask import Flask, jsonify
 
-from labs.broker import create_broker
-from labs.errors import REDIS_DOWN, ApiError
-from labs.notify import check_publish_token, read_notification
-from labs.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, StreamCounter, stream_response
-from labs.webapp import create_lab_app
+from labs.runtime.broker import create_broker
+from labs.runtime.errors import REDIS_DOWN, ApiError
+from labs.runtime.notify import check_publish_token, read_notification
+from labs.runtime.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, StreamCounter, stream_response
+from labs.runtime.webapp import create_lab_app
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

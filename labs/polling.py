@@ -3,7 +3,7 @@
 The course notes poll ``/api/updates`` every few seconds and answer
 ``{"hasUpdate": true, "message": ...}``.  That loses messages: two messages between
 two polls become one, and with a "new update" flag the first client to poll takes it
-from every other client.  This lab keeps a log instead (:mod:`labs.message_log`):
+from every other client.  This lab keeps a log instead (:mod:`labs.runtime.message_log`):
 
 - ``POST /send_notification`` ``{"message": "..."}`` appends to the log.
 - ``GET /updates?since=CURSOR`` answers every message after the cursor and the new
@@ -27,10 +27,10 @@ import re
 
 from flask import Flask, Response, current_app, jsonify, request
 
-from labs.errors import ApiError
-from labs.message_log import CursorAhead, create_counters, create_log
-from labs.notify import read_notification
-from labs.webapp import create_lab_app
+from labs.runtime.errors import ApiError
+from labs.runtime.message_log import CursorAhead, create_counters, create_log
+from labs.runtime.notify import read_notification
+from labs.runtime.webapp import create_lab_app
 
 # A poller counts as a client of the lab if it polled within this many seconds.
 CLIENT_WINDOW = 10.0

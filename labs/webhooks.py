@@ -22,7 +22,7 @@ Also ``POST /send_notification`` (the kit's common interface), ``GET /stream`` (
 events with the notifications, ``delivery`` events with every delivery's outcome),
 ``GET /deliveries`` (the recent log) and ``GET /stats``.
 
-The stream is the ``manual_sse`` lab's (:mod:`labs.broker` and :mod:`labs.sse_response`):
+The stream is the ``manual_sse`` lab's (:mod:`labs.runtime.broker` and :mod:`labs.runtime.sse_response`):
 ids on every event, a replay of what a reconnecting reader missed, keep-alives, slow
 readers cut off.  Its broker and the delivery ids it remembers are in this process:
 serve it with the development server or one worker.
@@ -40,14 +40,14 @@ from typing import Any, Callable
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from labs import signatures
-from labs.errors import ApiError
-from labs.notify import is_unicode_text, parse_json_object, read_message, read_notification
-from labs.broker import MemoryBroker
-from labs.sse_response import StreamCounter, stream_response
-from labs.webapp import create_lab_app
+from labs.runtime import signatures
+from labs.runtime.errors import ApiError
+from labs.runtime.notify import is_unicode_text, parse_json_object, read_message, read_notification
+from labs.runtime.broker import MemoryBroker
+from labs.runtime.sse_response import StreamCounter, stream_response
+from labs.runtime.webapp import create_lab_app
 
-# Used only when neither config nor environment sets WEBHOOK_SECRET (see labs.signatures).
+# Used only when neither config nor environment sets WEBHOOK_SECRET (see labs.runtime.signatures).
 DEVELOPMENT_SECRET = signatures.DEVELOPMENT_SECRET
 
 # How many delivery ids each receiver remembers.  Bounded so a flood of deliveries cannot

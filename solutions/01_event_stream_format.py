@@ -24,7 +24,7 @@ prediction = [
 # %% Exercise 1.3
 import requests
 
-from labs.sse import decode
+from labs.runtime.sse import decode
 
 
 def resume(url, last_event_id):

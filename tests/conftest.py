@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from labs.launcher import LabServer
-from labs.redis_server import RedisServer
+from labs.runtime.launcher import LabServer
+from labs.runtime.redis_server import RedisServer
 from tools.chromium import CHROMIUM_FLAGS, find_chromium
 
 # In CI a missing browser is a failure, not a skip (.ci/run sets this).

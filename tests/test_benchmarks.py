@@ -43,8 +43,8 @@ from benchmarks.runner import Result, drive
 from benchmarks.transports import TRANSPORTS, Transport, select
 from benchmarks.webhook import drive_webhook
 from benchmarks.workload import Tally, percentile, stamp, summarize, warm_up
-from labs.client import EventStream
-from labs.webapp import REPO_ROOT
+from labs.runtime.client import EventStream
+from labs.runtime.webapp import REPO_ROOT
 
 N, M = 2, 3
 EDGE_TIMEOUT = 10.0  # seconds to wait at a window edge until nothing is on its way

@@ -16,8 +16,8 @@ import pytest
 import requests
 import socketio
 
-from labs.client import EventStream
-from labs.processes import wait_until
+from labs.runtime.client import EventStream
+from labs.runtime.processes import wait_until
 
 
 class Poller:

@@ -7,14 +7,14 @@ import base64
 import pytest
 import requests
 
-from labs.client import EventStream
+from labs.runtime.client import EventStream
 from labs.event_stream import EXAMPLES, MAX_RAW_BYTES
-from labs.sse import decode
+from labs.runtime.sse import decode
 
 
 @pytest.fixture(scope="module")
 def lab():
-    from labs.launcher import LabServer
+    from labs.runtime.launcher import LabServer
 
     server = LabServer("event_stream").start()
     yield server

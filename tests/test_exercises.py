@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labs.exercises import GRADING_VARIABLE, ExerciseNotSolved, check
+from labs.runtime.exercises import GRADING_VARIABLE, ExerciseNotSolved, check
 from tools import solutions
 from tools.grading import readme_grading_command
 

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from labs.json_roundtrip import DEMO_PAYLOAD, create_app
-from labs.sse import decode
+from labs.runtime.sse import decode
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from labs.registry import LABS
+from labs.runtime.registry import LABS
 
 
 @pytest.mark.parametrize("name", list(LABS))

@@ -16,9 +16,9 @@ import pytest
 import requests
 
 from labs import EventStream
-from labs.broker import Message, plan_replay
-from labs.notify import MAX_MESSAGE_BYTES
-from labs.processes import wait_until
+from labs.runtime.broker import Message, plan_replay
+from labs.runtime.notify import MAX_MESSAGE_BYTES
+from labs.runtime.processes import wait_until
 
 # Short keep-alives and retries so that disconnects are noticed, and browsers come
 # back, within a second or so.

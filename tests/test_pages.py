@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from labs.registry import LABS
+from labs.runtime.registry import LABS
 
 pytestmark = pytest.mark.browser
 

@@ -7,8 +7,8 @@ import threading
 import pytest
 import requests
 
-from labs.message_log import CursorAhead, MemoryLog, RedisLog
-from labs.processes import wait_until
+from labs.runtime.message_log import CursorAhead, MemoryLog, RedisLog
+from labs.runtime.processes import wait_until
 
 
 class Poller(threading.Thread):

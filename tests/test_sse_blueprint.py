@@ -15,11 +15,11 @@ import pytest
 import redis
 import requests
 
-from labs.client import EventStream
-from labs.launcher import LabServer
-from labs.notify import MAX_MESSAGE_BYTES
-from labs.processes import wait_until
-from labs.redis_server import RedisServer
+from labs.runtime.client import EventStream
+from labs.runtime.launcher import LabServer
+from labs.runtime.notify import MAX_MESSAGE_BYTES
+from labs.runtime.processes import wait_until
+from labs.runtime.redis_server import RedisServer
 from labs.sse_blueprint import subscribers, wait_for_subscribers
 
 _channel_numbers = itertools.count(1)

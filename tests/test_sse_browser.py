@@ -1,5 +1,5 @@
 """The kit's decoder against real Chromium: the same bytes, served by the event_stream
-lab, go to a real EventSource and to labs.sse.decode; what they dispatch must match.
+lab, go to a real EventSource and to labs.runtime.sse.decode; what they dispatch must match.
 Also: the event_stream page works in the browser."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from labs.sse import decode
+from labs.runtime.sse import decode
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,7 @@ SPLIT = [
 @pytest.fixture(scope="module")
 def lab():
     # One lab for the module: every test only reads streams from it.
-    from labs.launcher import LabServer
+    from labs.runtime.launcher import LabServer
 
     server = LabServer("event_stream").start()
     yield server
@@ -103,7 +103,7 @@ def test_decoder_dispatches_what_chromium_dispatches(lab, page):
         got = browser_events(page, "raw?b64=" + b64(stream), stream)
         if got != expected:
             differences.append((stream, got, expected))
-    assert differences == [], "stream, Chromium, labs.sse.decode"
+    assert differences == [], "stream, Chromium, labs.runtime.sse.decode"
 
 
 def test_chunk_boundaries_change_nothing_in_either(lab, page):
@@ -187,4 +187,4 @@ def test_random_streams_decode_as_in_chromium(lab, page):
         expected = [(e.type, e.data, e.id) for e in decode(stream)]
         if got != expected:
             differences.append((stream, split, got, expected))
-    assert differences == [], "stream, split, Chromium, labs.sse.decode"
+    assert differences == [], "stream, split, Chromium, labs.runtime.sse.decode"

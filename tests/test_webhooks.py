@@ -18,11 +18,11 @@ import time
 
 import pytest
 
-from labs import signatures
-from labs.client import EventStream
-from labs.launcher import LabServer
+from labs.runtime import signatures
+from labs.runtime.client import EventStream
+from labs.runtime.launcher import LabServer
 from labs.webhooks import MAX_ID_LENGTH
-from labs.webhook_sender import (WRONG_SECRET, Delivery, github_delivery, ping_payload, push_payload, send,
+from labs.runtime.webhook_sender import (WRONG_SECRET, Delivery, github_delivery, ping_payload, push_payload, send,
                                  standard_delivery, tampered_body, tampered_signature)
 
 SECRET = "whsec_" + "dGVzdHMnIG93biBzaGFyZWQgc2VjcmV0"  # base64("tests' own shared secret")
@@ -110,8 +110,8 @@ def test_github_signature_covers_every_byte():
 
 
 def test_a_reader_that_cannot_keep_up_is_cut_not_buffered():
-    # The lab's fan-out is labs.broker's: each reader's queue is bounded.
-    from labs.broker import MemoryBroker
+    # The lab's fan-out is labs.runtime.broker's: each reader's queue is bounded.
+    from labs.runtime.broker import MemoryBroker
 
     hub = MemoryBroker(history=10, queue_size=3)
     (slow, _), (fast, _) = hub.open(), hub.open()
@@ -385,7 +385,7 @@ def test_rejected_deliveries_get_json_errors_and_push_nothing(lab, stream, case)
     assert_rejected(lab, stream, build(lab), status, error, *detail)
 
 
-# Pushed text goes through labs.notify.read_message, which owns this check, so the exact error
+# Pushed text goes through labs.runtime.notify.read_message, which owns this check, so the exact error
 # is its business; what matters here is a 400 (not a 500) and nothing pushed.
 LONE_SURROGATES = {
     "github push ref": lambda lab: _resigned_github(

@@ -11,7 +11,7 @@ import pytest
 import requests
 import socketio
 
-from labs.launcher import LabServer
+from labs.runtime.launcher import LabServer
 from labs.websockets import MAX_CHAT_BYTES
 
 WAIT = 10.0  # seconds: an upper bound for something to arrive, never an assertion on speed
@@ -327,7 +327,7 @@ def test_werkzeug_log_hides_only_late_websocket_frames():
 
 
 def test_a_frame_over_the_size_limit_closes_only_that_connection(shared_lab, clients):
-    from labs.webapp import MAX_CONTENT_LENGTH
+    from labs.runtime.webapp import MAX_CONTENT_LENGTH
 
     lab = shared_lab
     room = "room-huge-frame"

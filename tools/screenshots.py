@@ -13,8 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from labs.launcher import LabServer  # noqa: E402
-from labs.registry import LABS  # noqa: E402
+from labs.runtime.launcher import LabServer  # noqa: E402
+from labs.runtime.registry import LABS  # noqa: E402
 from tools.chromium import CHROMIUM_FLAGS, find_chromium  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"

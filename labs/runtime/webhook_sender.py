@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import requests
 
-from labs import signatures
+from labs.runtime import signatures
 
 # A secret that is certainly not the receiver's: for showing what a forger gets.
 WRONG_SECRET = "whsec_" + base64.b64encode(b"not the shared secret at all").decode("ascii")

@@ -8,7 +8,7 @@ background while the cell (or test) goes on, and post JSON.
     stream.wait_for(1)                              # -> [Event(type='notify', ...)]
     stream.close()
 
-Everything is decoded by :mod:`labs.sse`, the kit's one decoder, so what ``events``
+Everything is decoded by :mod:`labs.runtime.sse`, the kit's one decoder, so what ``events``
 holds is what a browser's EventSource would dispatch.
 """
 
@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from labs.sse import Event, EventStreamDecoder
+from labs.runtime.sse import Event, EventStreamDecoder
 
 
 def post_json(url: str, payload: Any, **kwargs) -> requests.Response:

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from labs.sse import encode_json_event
+from labs.runtime.sse import encode_json_event
 
 DEFAULT_HISTORY = 1000
 DEFAULT_QUEUE_SIZE = 256

@@ -13,9 +13,9 @@ from typing import Any
 from flask import Flask, jsonify, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-from labs.errors import ApiError
+from labs.runtime.errors import ApiError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = REPO_ROOT / "static"
 
 # Whole request bodies above this are refused with 413 before anything reads them.

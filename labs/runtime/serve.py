@@ -6,7 +6,7 @@ listening, one line goes to standard output::
 
     LAB READY http://127.0.0.1:54321
 
-:mod:`labs.launcher` reads that line to learn where the lab is.
+:mod:`labs.runtime.launcher` reads that line to learn where the lab is.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import sys
 import warnings
 from typing import Any
 
-from labs.redis_server import RedisServer
-from labs.registry import Lab
-from labs.watchdog import exit_when_stdin_closes, raise_on_sigterm
+from labs.runtime.redis_server import RedisServer
+from labs.runtime.registry import Lab
+from labs.runtime.watchdog import exit_when_stdin_closes, raise_on_sigterm
 
 READY_PREFIX = "LAB READY "
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import requests
 
-from labs.processes import ManagedProcess, python_argv, wait_until
-from labs.registry import get_lab
-from labs.serve import READY_PREFIX
+from labs.runtime.processes import ManagedProcess, python_argv, wait_until
+from labs.runtime.registry import get_lab
+from labs.runtime.serve import READY_PREFIX
 
 
 class LabStartError(RuntimeError):

@@ -1,7 +1,7 @@
 """Starting and stopping the kit's helper processes (lab servers, Redis) the same way.
 
 A :class:`ManagedProcess` is started in a new session with a pipe on its stdin that it
-watches (see :mod:`labs.watchdog`), its output is collected in the background so a
+watches (see :mod:`labs.runtime.watchdog`), its output is collected in the background so a
 failure can be explained, and ``stop()`` ends its whole process group.  Anything still
 running when the Python interpreter exits normally is stopped by ``atexit``.
 """

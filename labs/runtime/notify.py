@@ -12,7 +12,7 @@ import json
 
 from flask import current_app, request
 
-from labs.errors import ApiError
+from labs.runtime.errors import ApiError
 
 # The documented limit on one message: 64 KiB of UTF-8.
 MAX_MESSAGE_BYTES = 64 * 1024

@@ -13,7 +13,7 @@ write end could have been inherited by some other process that lives on.
 
 Run a non-Python program (such as ``redis-server``) under this guard with::
 
-    python -m labs.watchdog -- redis-server --port 6380
+    python -m labs.runtime.watchdog -- redis-server --port 6380
 """
 
 from __future__ import annotations
@@ -94,5 +94,5 @@ if __name__ == "__main__":
     if args[:1] == ["--"]:
         args = args[1:]
     if not args:
-        sys.exit("usage: python -m labs.watchdog -- PROGRAM [ARGS...]")
+        sys.exit("usage: python -m labs.runtime.watchdog -- PROGRAM [ARGS...]")
     sys.exit(guard(args))

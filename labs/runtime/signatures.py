@@ -1,7 +1,7 @@
 """Signing and verifying webhook deliveries: GitHub's scheme and Standard Webhooks.
 
 Written once, used by the receiver (:mod:`labs.webhooks`), the sender
-(:mod:`labs.webhook_sender`) and notebook 08.  No Flask here: these are pure functions
+(:mod:`labs.runtime.webhook_sender`) and notebook 08.  No Flask here: these are pure functions
 of bytes and strings, so a notebook can call them by hand.
 
 GitHub (``X-Hub-Signature-256``)

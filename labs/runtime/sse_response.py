@@ -1,4 +1,4 @@
-"""The streaming response that serves a :class:`~labs.broker.Broker` to EventSource readers.
+"""The streaming response that serves a :class:`~labs.runtime.broker.Broker` to EventSource readers.
 
 Used by every lab that streams from a broker (``manual_sse``, ``webhooks``), so a reader
 gets the same guarantees from each:
@@ -24,8 +24,8 @@ from typing import Any, Iterator
 
 from flask import Response, request
 
-from labs.broker import Broker
-from labs.sse import encode_event, encode_json_event, keep_alive
+from labs.runtime.broker import Broker
+from labs.runtime.sse import encode_event, encode_json_event, keep_alive
 
 DEFAULT_KEEPALIVE_SECONDS = 15.0
 DEFAULT_RETRY_MS = 3000
