@@ -1,0 +1,149 @@
+"""Exercises: their checks, their stepped hints, and one judge for students, tests and graders.
+
+How an exercise is built (CONTRIBUTING.md has the whole story):
+
+- In the notebook, the **exercise cell** (tagged ``exercise``) starts ``# Exercise N.M: title``
+  and holds a stub the student completes. It is self-contained: it imports what it uses.
+- The **check cell** under it (tagged ``check``) is one line: ``check("N.M")``.
+- The check itself is a function in ``labs/runtime/exercises/nbNN.py``, registered with
+  :func:`exercise`. It receives an :class:`Answer` (what the exercise cell defined), tries it on
+  inputs the student has not seen (random ones where it can), and raises ``AssertionError``
+  with a helpful sentence when the answer is wrong. It brings its own servers if it needs any.
+- The reference answer lives once, in ``solutions/NN_name.py``.
+
+``check("N.M")`` takes the exercise cell's source as it was last run and hands it to the
+judge (:mod:`labs.runtime.exercises.judge`), which runs it in a fresh Python process beside
+the check: exactly what ``python -m labs grade`` does. So an answer that passes in the
+notebook passes for the grader, and nothing else in the notebook (an earlier cell, a name
+redefined, an environment variable) can change a verdict.
+
+Hints step up: an untouched exercise says only "not started"; a wrong attempt shows the
+first hint (a nudge, never the answer); ``hint("N.M")`` shows the next one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any, Callable
+
+DEFAULT_TIMEOUT = 60.0  # seconds an exercise (its cell and its check together) may take
+
+
+# ------------------------------------------------------------------ the registry of checks
+
+@dataclass(frozen=True)
+class Exercise:
+    ident: str
+    test: Callable[["Answer"], None]
+    hints: tuple[str, ...]
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def notebook_number(self) -> int:
+        return int(self.ident.split(".")[0])
+
+
+_REGISTRY: dict[str, Exercise] = {}
+
+
+def exercise(ident: str, *, hints: list[str] | tuple[str, ...], timeout: float = DEFAULT_TIMEOUT):
+    """Register the decorated function as the check of exercise ``ident`` ("4.1").
+
+    ``hints`` go from a nudge (what to look at) to more help; none of them is the answer.
+    """
+    if not re.fullmatch(r"\d+\.\d+", ident):
+        raise ValueError(f"an exercise id looks like '4.1', not {ident!r}")
+    if len(hints) < 2:
+        raise ValueError(f"exercise {ident} needs at least two hints, a nudge first")
+
+    def register(test: Callable[[Answer], None]) -> Callable[[Answer], None]:
+        _REGISTRY[ident] = Exercise(ident, test, tuple(hints), timeout)
+        return test
+
+    return register
+
+
+def get_exercise(ident: str) -> Exercise:
+    """The registered exercise ``ident``, importing its notebook's check module on first use."""
+    number = ident.split(".")[0]
+    if ident not in _REGISTRY and number.isdigit():
+        try:
+            import_module(f"{__name__}.nb{int(number):02d}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.nb{int(number):02d}":
+                raise
+    try:
+        return _REGISTRY[ident]
+    except KeyError:
+        raise LookupError(f"there is no exercise {ident!r}") from None
+
+
+# ------------------------------------------------------------------ what a check receives
+
+class Answer:
+    """What the student's exercise cell defined, as a check sees it."""
+
+    def __init__(self, namespace: dict[str, Any], source: str) -> None:
+        self.namespace = namespace
+        self.source = source
+
+    def value(self, name: str) -> Any:
+        """The value the cell gave ``name``. ``NotImplemented`` (a stub's) means not started."""
+        if name not in self.namespace:
+            raise AssertionError(f"your cell should define `{name}`; it does not")
+        value = self.namespace[name]
+        if value is NotImplemented:
+            raise NotImplementedError(name)
+        return value
+
+    def function(self, name: str) -> Callable[..., Any]:
+        """The function the cell defined as ``name``."""
+        value = self.value(name)
+        if not callable(value):
+            raise AssertionError(f"`{name}` should be a function; it is a {type(value).__name__}")
+        return value
+
+    def literal(self, name: str) -> Any:
+        """A prediction: the value of ``name``, which the cell must write out as a literal.
+
+        A prediction is made before running anything, so ``name = some_call(...)`` is refused:
+        the check compares what you wrote, not what a program computed for you.
+        """
+        import ast
+
+        self.value(name)  # defined, and not the stub's NotImplemented
+        for node in ast.walk(ast.parse(self.source)):
+            if isinstance(node, ast.Assign) and any(
+                    isinstance(target, ast.Name) and target.id == name for target in node.targets):
+                try:
+                    return ast.literal_eval(node.value)
+                except ValueError:
+                    raise AssertionError(
+                        f"write `{name}` out as a literal value (a prediction, made before running "
+                        "anything), not as an expression that computes it") from None
+        raise AssertionError(f"assign your prediction to `{name}` with `{name} = ...`")
+
+
+# ------------------------------------------------------------------ the notebook side
+
+def check(ident: str, source: str | None = None) -> None:
+    """Judge exercise ``ident`` (its cell as last run) and print one line; hints step up."""
+    from labs.runtime.exercises import student
+
+    student.check(ident, source)
+
+
+def hint(ident: str) -> None:
+    """Print the next hint of exercise ``ident`` (after a first attempt)."""
+    from labs.runtime.exercises import student
+
+    student.hint(ident)
+
+
+def progress() -> dict[str, bool]:
+    """Every exercise checked in this kernel so far, and whether it is solved."""
+    from labs.runtime.exercises import student
+
+    return student.progress()
