@@ -2,7 +2,7 @@
 
 The pieces a notebook or test usually needs are importable from here::
 
-    from labs import start_lab, EventStream, check
+    from labs import start_lab, EventStream, check, hint
 
 They are imported on first use, not with the package: small helper processes such as
 ``python -m labs.runtime.watchdog`` then start without loading Flask, requests and the rest.
@@ -12,7 +12,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "EventStream": "labs.runtime.client", "post_json": "labs.runtime.client",
-    "check": "labs.runtime.exercises", "progress": "labs.runtime.exercises",
+    "check": "labs.runtime.exercises", "hint": "labs.runtime.exercises", "progress": "labs.runtime.exercises",
     "LabServer": "labs.runtime.launcher", "start_lab": "labs.runtime.launcher",
 }
 
