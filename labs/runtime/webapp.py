@@ -45,6 +45,15 @@ def create_lab_app(name: str, config: dict[str, Any] | None = None) -> Flask:
         # Each lab's page lives in static/<lab>/index.html and uses static/common/.
         return send_from_directory(STATIC_DIR / name, "index.html")
 
+    @app.after_request
+    def leave_the_date_to_the_server(response):
+        # Both servers write a Date header on every response (Werkzeug's development
+        # server and gunicorn).  Werkzeug's send_file, behind the page and /static/,
+        # adds one of its own, which the development server sent as a second Date
+        # header (gunicorn drops an app's Date; nginx warns about two).
+        response.headers.remove("Date")
+        return response
+
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
         return jsonify(exc.body()), exc.status
