@@ -4,6 +4,7 @@
     run NAME [options]        serve a lab (Ctrl-C stops it and everything it started)
     decode [--url URL]        show what a browser's EventSource would dispatch
     send-webhook [options]    sign and send a webhook delivery (see labs.runtime.webhook_sender)
+    grade [options] PATH...   grade submitted notebooks (see labs.runtime.grading)
 """
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ def _decode_url(args: argparse.Namespace, decoder, emit) -> int:
     return 0
 
 
+def cmd_grade(args: argparse.Namespace) -> int:
+    from labs.runtime.grading import main
+
+    return main(args.paths, junitxml=args.junitxml, timeout=args.timeout, jobs=args.jobs)
+
+
 def cmd_send_webhook(argv: list[str]) -> int:
     from labs.runtime.webhook_sender import main
 
@@ -150,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--last-event-id", default=None, help="send this Last-Event-ID header")
     decode.add_argument("--timeout", type=float, default=None, help="stop after this many quiet seconds")
     decode.set_defaults(func=cmd_decode)
+
+    grade = commands.add_parser("grade", help="grade submitted notebooks, one row per exercise")
+    grade.add_argument("paths", nargs="+", metavar="PATH", help="a submitted notebook, or a folder of them")
+    grade.add_argument("--junitxml", default=None, metavar="FILE", help="also write a JUnit XML report")
+    grade.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="time limit per exercise (default: the exercise's own, 60 s)")
+    grade.add_argument("--jobs", type=int, default=2, help="exercises judged at once (default 2)")
+    grade.set_defaults(func=cmd_grade)
 
     commands.add_parser("send-webhook", help="sign and send a webhook delivery", add_help=False)
     return parser

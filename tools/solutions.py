@@ -4,13 +4,13 @@ Conventions (CONTRIBUTING.md has the whole story):
 
 - an **exercise cell** is a code cell tagged ``exercise`` whose first line is
   ``# Exercise N.M: title``; students write their answer there;
-- the **check cell** right after it is tagged ``check`` and calls
-  ``check("N.M", ...)``;
+- the **check cell** right after it is tagged ``check`` and is ``check("N.M")``;
 - ``solutions/NN_name.py`` holds the answers, one section per exercise, each opened by a
   line ``# %% Exercise N.M``; the section's code replaces the exercise cell's code.
 
 ``python tools/solutions.py OUT_DIR notebooks/*.ipynb`` writes solved copies (handy
-for instructors); the tests use the same functions.
+for instructors); the tests use the same functions. Reading exercise and check cells lives in
+``labs.runtime.exercises.notebooks`` (the grader uses it too, and never imports ``tools/``).
 """
 
 from __future__ import annotations
@@ -21,44 +21,18 @@ from pathlib import Path
 
 import nbformat
 
+from labs.runtime.exercises.notebooks import (  # noqa: F401 (re-exported for the tests)
+    CHECK_CALL,
+    EXERCISE_LINE,
+    check_cells,
+    exercise_cells,
+    exercise_id,
+    tags,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS_DIR = ROOT / "solutions"
-EXERCISE_LINE = re.compile(r"^# Exercise (\d+\.\d+)\b")
 SECTION_LINE = re.compile(r"^# %% Exercise (\d+\.\d+)\s*$", re.MULTILINE)
-CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']""")
-
-
-def tags(cell) -> list[str]:
-    return list(cell.get("metadata", {}).get("tags", []))
-
-
-def exercise_id(cell) -> str | None:
-    match = EXERCISE_LINE.match(cell.source)
-    return match.group(1) if match else None
-
-
-def exercise_cells(notebook) -> dict[str, int]:
-    """Exercise id -> index of its cell in ``notebook.cells``."""
-    found: dict[str, int] = {}
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code" and "exercise" in tags(cell):
-            ident = exercise_id(cell)
-            if ident is None:
-                raise ValueError(f"cell {index} is tagged 'exercise' but does not start with '# Exercise N.M'")
-            if ident in found:
-                raise ValueError(f"exercise {ident} appears twice")
-            found[ident] = index
-    return found
-
-
-def check_cells(notebook) -> dict[str, int]:
-    """Exercise id -> index of the check cell that checks it."""
-    found: dict[str, int] = {}
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type == "code" and "check" in tags(cell):
-            for ident in CHECK_CALL.findall(cell.source):
-                found[ident] = index
-    return found
 
 
 def solution_file(notebook_path: Path) -> Path:
