@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.sse-kit-installed
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: lab test venv notebooks unit notebook-tests benchmark screenshots clean
+.PHONY: lab test lint venv notebooks unit notebook-tests benchmark screenshots clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ XDIST := -n 2 --dist loadfile
 test: venv
 	$(PY) -m pytest $(XDIST) tests notebooks --nbval $(NBVAL)
 
+# The linter alone (make test runs it too: tests/test_lint.py).  `make lint ARGS=--fix` fixes what it can.
+lint: venv
+	$(PY) -m ruff check $(ARGS) .
+
 unit: venv
 	$(PY) -m pytest tests
 
@@ -49,4 +53,4 @@ screenshots: venv
 	$(PY) tools/screenshots.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import resource
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable
 
 from benchmarks.runner import Result, run_transport, start_lab, stop_fast
 from benchmarks.transports import TRANSPORTS, Transport, select
@@ -53,7 +53,7 @@ def showdown(*, transports: str | Iterable[Transport] | None = None, clients: It
         starting = [pool.submit(start_lab, transport) for transport in chosen]
     results: list[Result] = []
     try:
-        for transport, future in zip(chosen, starting):
+        for transport, future in zip(chosen, starting, strict=True):
             error = future.exception()
             if error is not None:
                 failed = []

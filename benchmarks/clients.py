@@ -31,7 +31,7 @@ async def pause(stop: asyncio.Event, seconds: float) -> bool:
     if seconds > 0:
         try:
             await asyncio.wait_for(stop.wait(), seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     return stop.is_set()
 
@@ -157,7 +157,7 @@ class Publisher:
                                 {"Content-Type": "application/json"}, body)
         try:
             head, _ = await asyncio.wait_for(self.conn.exchange(request), timeout=10)
-        except (OSError, HttpError, asyncio.TimeoutError):
+        except (TimeoutError, OSError, HttpError):
             self.conn.close()
             self.failures += 1
             return False

@@ -53,7 +53,7 @@ class TreeSampler:
         while not self._stop.wait(self.interval):
             self.sample()
 
-    def start(self) -> "TreeSampler":
+    def start(self) -> TreeSampler:
         self.sample()
         with self._lock:
             self._base = dict(self._cpu)

@@ -6,7 +6,7 @@ import csv
 import math
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -38,7 +38,7 @@ def machine() -> dict:
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "load_1min": round(load[0], 2),
         "python": platform.python_version(),
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
@@ -63,9 +63,9 @@ def rows(results: list[Result]) -> list[list[str]]:
 def text_table(results: list[Result]) -> str:
     headers = [h for h, _, _ in COLUMNS]
     body = rows(results)
-    widths = [max(len(x) for x in column) for column in zip(headers, *body)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in body]
+    widths = [max(len(x) for x in column) for column in zip(headers, *body, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in body]
     return "\n".join(lines)
 
 
@@ -130,13 +130,13 @@ def plot(path: Path, results: list[Result], title: str = "") -> None:
     labels = list(dict.fromkeys(r.label for r in results))
     sweep = len({r.clients for r in results}) > 1
     fig, axes = plt.subplots(2, 3, figsize=(16, 8.5))
-    for ax, (name, panel_title, log) in zip(axes.flat, PANELS):
+    for ax, (name, panel_title, log) in zip(axes.flat, PANELS, strict=True):
         if sweep:
             for label in labels:
                 points = sorted((r.clients, getattr(r, name)) for r in results if r.label == label)
                 points = [(x, y) for x, y in points if not math.isnan(y)]
                 if points:
-                    ax.plot(*zip(*points), marker="o", label=label)
+                    ax.plot(*zip(*points, strict=True), marker="o", label=label)
             ax.set_xscale("log")
             ax.set_xlabel("concurrent clients")
         else:

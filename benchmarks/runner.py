@@ -25,9 +25,9 @@ import os
 import secrets
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from typing import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from benchmarks.clients import Client, Publisher
@@ -101,6 +101,15 @@ async def _wait(predicate, timeout: float, step: float = 0.02) -> bool:
     return True
 
 
+@dataclass
+class _Window:
+    """What the measured window saw: the client counters at its edges and what was sent."""
+    published: set[int] = field(default_factory=set)
+    before: tuple[int, int, int] = (0, 0, 0)
+    after: tuple[int, int, int] = (0, 0, 0)
+    sending_s: float = 0.0
+
+
 async def drive(transport: Transport, host: str, port: int, result: Result,
                 sampler: TreeSampler | None = None,
                 window_hook: Callable[[str], Awaitable[None]] | None = None) -> list[Client]:
@@ -110,98 +119,138 @@ async def drive(transport: Transport, host: str, port: int, result: Result,
     counters are read at each edge of the measured window (nothing runs in between), so a
     test can read a server's own counters at the same instants.
     """
-    run = secrets.token_hex(4)
-    n, stop = result.clients, asyncio.Event()
-    clients = [transport.client(host, port, Tally(run)) for _ in range(n)]
+    run, stop = secrets.token_hex(4), asyncio.Event()
+    clients = [transport.client(host, port, Tally(run)) for _ in range(result.clients)]
     publisher = Publisher(host, port)
     tasks: list[asyncio.Task] = []
-    published: set[int] = set()
-    before = after = (0, 0, 0)
-    sending_s = 0.0
-    started = time.monotonic()
+    window = _Window()
     try:
-        for i, client in enumerate(clients):
-            tasks.append(asyncio.create_task(client.run(stop)))
-            if i % CONNECT_BATCH == CONNECT_BATCH - 1:
-                await asyncio.sleep(0.05)
-        ready = lambda: all(c.progress()[0] for c in clients)  # noqa: E731
-        deadline = time.monotonic() + SETUP_TIMEOUT
-        k = 0
-        while not ready() and time.monotonic() < deadline:
-            await publisher.publish(warm_up(run, k))
-            k += 1
-            await _wait(ready, 0.3 + transport.interval)
-        await asyncio.sleep(SETTLE)  # warm-ups still on their way land before the window
-        result.not_ready = sum(1 for c in clients if not c.progress()[0])
-        result.setup_s = time.monotonic() - started
-        result.setup_requests = _totals(clients)[0]
-
-        # -- the measured window
-        if window_hook is not None:
-            await window_hook("start")
-        before = _totals(clients)
-        if sampler is not None:
-            sampler.sample()
-            cpu_before = sampler.cpu_seconds()
-        window_start, client_cpu = time.monotonic(), time.process_time()
-        send_limit = SEND_LIMIT_FACTOR * result.messages / result.rate + SEND_LIMIT_EXTRA
-        for seq in range(result.messages):
-            if time.monotonic() - window_start > send_limit:
-                break  # the server takes the POSTs too slowly: the row says so (published < M)
-            await asyncio.sleep(max(0.0, window_start + seq / result.rate - time.monotonic()))
-            if await publisher.publish(stamp(run, seq, time.time())):
-                published.add(seq)
-        sending_s = time.monotonic() - window_start
-        complete = lambda: all(c.progress()[1] >= len(published) for c in clients)  # noqa: E731
-        await _wait(complete, transport.drain_seconds)
-        if window_hook is not None:
-            await window_hook("end")
-        result.window_s = time.monotonic() - window_start
-        result.client_cpu_s = time.process_time() - client_cpu
-        after = _totals(clients)
-        if sampler is not None:
-            sampler.sample()
-            result.cpu_s = sampler.cpu_seconds() - cpu_before
+        await _set_up(transport, clients, publisher, run, result, stop, tasks)
+        await _measure(transport, clients, publisher, run, result, window, sampler, window_hook)
     finally:
-        stop.set()
-        # Short polls in flight are let finish, so what the clients counted is what the
-        # server saw; held requests and streams never finish by themselves.
-        if tasks and transport.stop_grace:
-            await asyncio.wait(tasks, timeout=transport.stop_grace)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for client in clients:
-            client.close()
-            client.finish()
-        publisher.close()
+        await _stop_clients(transport, clients, publisher, stop, tasks)
+    _count(result, clients, publisher, window)
+    _explain(result, clients, publisher, window)
+    return clients
 
-    result.published = len(published)
-    result.__dict__.update(summarize([c.tally for c in clients], published))
-    result.requests = after[0] - before[0]
-    result.bytes_in = after[1] - before[1]
-    result.bytes_out = after[2] - before[2]
+
+async def _set_up(transport: Transport, clients: list[Client], publisher: Publisher, run: str,
+                  result: Result, stop: asyncio.Event, tasks: list[asyncio.Task]) -> None:
+    """Phase 2: connect every client, then publish warm-ups until each has received one."""
+    started = time.monotonic()
+    for i, client in enumerate(clients):
+        tasks.append(asyncio.create_task(client.run(stop)))
+        if i % CONNECT_BATCH == CONNECT_BATCH - 1:
+            await asyncio.sleep(0.05)
+
+    def ready() -> bool:
+        return all(c.progress()[0] for c in clients)
+
+    deadline = time.monotonic() + SETUP_TIMEOUT
+    k = 0
+    while not ready() and time.monotonic() < deadline:
+        await publisher.publish(warm_up(run, k))
+        k += 1
+        await _wait(ready, 0.3 + transport.interval)
+    await asyncio.sleep(SETTLE)  # warm-ups still on their way land before the window
+    result.not_ready = sum(1 for c in clients if not c.progress()[0])
+    result.setup_s = time.monotonic() - started
+    result.setup_requests = _totals(clients)[0]
+
+
+async def _measure(transport: Transport, clients: list[Client], publisher: Publisher, run: str,
+                   result: Result, window: _Window, sampler: TreeSampler | None,
+                   window_hook: Callable[[str], Awaitable[None]] | None) -> None:
+    """Phase 3: M stamped messages at the planned rate, then wait for them to arrive."""
+    if window_hook is not None:
+        await window_hook("start")
+    window.before = _totals(clients)
+    cpu_before = _server_cpu(sampler)
+    window_start, client_cpu = time.monotonic(), time.process_time()
+    await _publish_stamped(publisher, run, result, window, window_start)
+    window.sending_s = time.monotonic() - window_start
+
+    def complete() -> bool:
+        return all(c.progress()[1] >= len(window.published) for c in clients)
+
+    await _wait(complete, transport.drain_seconds)
+    if window_hook is not None:
+        await window_hook("end")
+    result.window_s = time.monotonic() - window_start
+    result.client_cpu_s = time.process_time() - client_cpu
+    window.after = _totals(clients)
+    if sampler is not None:
+        result.cpu_s = _server_cpu(sampler) - cpu_before
+
+
+async def _publish_stamped(publisher: Publisher, run: str, result: Result, window: _Window,
+                           window_start: float) -> None:
+    send_limit = SEND_LIMIT_FACTOR * result.messages / result.rate + SEND_LIMIT_EXTRA
+    for seq in range(result.messages):
+        if time.monotonic() - window_start > send_limit:
+            break  # the server takes the POSTs too slowly: the row says so (published < M)
+        await asyncio.sleep(max(0.0, window_start + seq / result.rate - time.monotonic()))
+        if await publisher.publish(stamp(run, seq, time.time())):
+            window.published.add(seq)
+
+
+def _server_cpu(sampler: TreeSampler | None) -> float:
+    if sampler is None:
+        return math.nan
+    sampler.sample()
+    return sampler.cpu_seconds()
+
+
+async def _stop_clients(transport: Transport, clients: list[Client], publisher: Publisher,
+                        stop: asyncio.Event, tasks: list[asyncio.Task]) -> None:
+    """Phase 4 for the clients (the lab is stopped by the caller)."""
+    stop.set()
+    # Short polls in flight are let finish, so what the clients counted is what the
+    # server saw; held requests and streams never finish by themselves.
+    if tasks and transport.stop_grace:
+        await asyncio.wait(tasks, timeout=transport.stop_grace)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for client in clients:
+        client.close()
+        client.finish()
+    publisher.close()
+
+
+def _count(result: Result, clients: list[Client], publisher: Publisher, window: _Window) -> None:
+    """Deliveries, latency and traffic over the measured window."""
+    summary = summarize([c.tally for c in clients], window.published)
+    result.published = len(window.published)
+    result.expected, result.delivered, result.lost = summary["expected"], summary["delivered"], summary["lost"]
+    result.duplicated = summary["duplicated"]
+    result.p50_ms, result.p99_ms, result.max_ms = summary["p50_ms"], summary["p99_ms"], summary["max_ms"]
+    result.requests, result.bytes_in, result.bytes_out = (
+        after - before for after, before in zip(window.after, window.before, strict=True))
     if result.delivered:
         result.bytes_per_msg = result.bytes_in / result.delivered
-    if n and result.window_s:
-        result.requests_per_client_min = result.requests / n / result.window_s * 60
+    if clients and result.window_s:
+        result.requests_per_client_min = result.requests / len(clients) / result.window_s * 60
     result.errors = sum(c.errors for c in clients) + publisher.failures
+    result.reconnects = sum(c.reconnects for c in clients)
+
+
+def _explain(result: Result, clients: list[Client], publisher: Publisher, window: _Window) -> None:
+    """Notes for whatever makes the row less than the planned run."""
     kinds = sum((c.error_kinds for c in clients), collections.Counter())
     if kinds:
         result.note = _join(result.note, "client errors: " + ", ".join(f"{k} ×{v}" for k, v in kinds.most_common(3)))
     if publisher.failures:
         result.note = _join(result.note, f"{publisher.failures} publishes failed")
-    if len(published) + publisher.failures < result.messages:
-        result.note = _join(result.note, f"only {len(published) + publisher.failures} of "
+    if len(window.published) + publisher.failures < result.messages:
+        result.note = _join(result.note, f"only {len(window.published) + publisher.failures} of "
                                          f"{result.messages} sent within the time limit")
     planned_s = (result.messages - 1) / result.rate
-    if result.messages > 1 and sending_s > 1.5 * planned_s + 0.5:
+    if result.messages > 1 and window.sending_s > 1.5 * planned_s + 0.5:
         # The publisher sends one POST at a time: a server slow to answer them cannot be
         # sent the planned rate.  Say so, since latency is then measured at a lower rate.
-        result.note = _join(result.note, f"sending took {sending_s:.0f} s, not {planned_s:.0f} s: "
+        result.note = _join(result.note, f"sending took {window.sending_s:.0f} s, not {planned_s:.0f} s: "
                                          "the server answered the POSTs slowly")
-    result.reconnects = sum(c.reconnects for c in clients)
-    return clients
 
 
 def run_async(coroutine):
@@ -270,7 +319,7 @@ def run_transport(transport: Transport, counts: list[int], messages: int, rate: 
             try:
                 run = drive_webhook if transport.kind == "webhook" else drive
                 run_async(run(transport, address.hostname, address.port, result, sampler))
-            except Exception as exc:  # noqa: BLE001 (a failed run is a row that says why)
+            except Exception as exc:  # a failed run is a row that says why
                 result.note = _join(result.note, f"failed: {type(exc).__name__}: {exc}"[:160])
             finally:
                 sampler.stop()
@@ -283,7 +332,7 @@ def run_transport(transport: Transport, counts: list[int], messages: int, rate: 
         reconnect = probe(transport, lab)
         for result in results:
             result.on_reconnect = reconnect
-    except Exception as exc:  # noqa: BLE001 (e.g. the lab does not exist yet)
+    except Exception as exc:  # e.g. the lab does not exist yet
         for result in results:
             if not result.published:
                 result.note = _join(result.note, f"failed: {type(exc).__name__}: {str(exc).splitlines()[0]}"[:160])

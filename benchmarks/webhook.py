@@ -17,7 +17,7 @@ import asyncio
 import json
 import secrets
 import time
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from benchmarks.minihttp import Connection, HttpError, request_bytes
@@ -82,7 +82,7 @@ async def _deliver(conn: Connection, url: str, message: str) -> tuple[bool, bool
     request = request_bytes("POST", target.path, target.netloc, delivery.headers, delivery.body)
     try:
         head, body = await asyncio.wait_for(conn.exchange(request), timeout=10)
-    except (OSError, HttpError, asyncio.TimeoutError):
+    except (TimeoutError, OSError, HttpError):
         conn.close()
         return False, False
     try:

@@ -15,6 +15,7 @@ import binascii
 import threading
 import time
 from dataclasses import dataclass
+from itertools import pairwise
 
 from flask import Response, jsonify, request
 
@@ -129,7 +130,7 @@ def _split(data: bytes, split: str) -> list[bytes]:
         raise ApiError(400, "too many pieces", f"at most {MAX_PIECES - 1} split points")
     points = [p for p in points if 0 < p < len(data)]
     edges = [0, *points, len(data)]
-    return [data[a:b] for a, b in zip(edges, edges[1:])]
+    return [data[a:b] for a, b in pairwise(edges)]
 
 
 def create_app(config=None):

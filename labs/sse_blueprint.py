@@ -166,7 +166,7 @@ def ensure_redis() -> None:
                        "recovers when Redis is back") from None
 
 
-def _lab_stream(chunks, heartbeat: "Heartbeat", channel: str):
+def _lab_stream(chunks, heartbeat: Heartbeat, channel: str):
     """Pass flask-sse's stream through, with the heartbeat as a comment; end it quietly if
     its Redis connection breaks.
 

@@ -164,7 +164,7 @@ class Counts:
     up: int = 0  # bytes from the clients (held ones included)
     down: int = 0  # bytes to the clients
 
-    def __sub__(self, other: "Counts") -> "Counts":
+    def __sub__(self, other: Counts) -> Counts:
         return Counts(self.connections - other.connections, self.requests - other.requests,
                       self.up - other.up, self.down - other.down)
 
@@ -525,44 +525,120 @@ def _is_gone(proc: psutil.Process) -> bool:
         return True
 
 
-def test_harness_leaves_no_lab_or_redis_process_behind(monkeypatch):
-    monkeypatch.delenv("REDIS_URL", raising=False)  # so the lab starts a Redis of its own
-    me = psutil.Process()
-    before = {p.pid for p in me.children(recursive=True)}
-    seen: dict[int, psutil.Process] = {}
-    started: dict[int, str] = {}  # pid -> command line (the latest read: a fork execs soon after)
-    done = threading.Event()
+class ChildWatcher:
+    """Every process descended from this one that starts after it, with its command line.
 
-    def watch() -> None:  # every process the harness starts, while it runs
-        while not done.wait(0.05):
+    ``look()`` takes one reading; as a context manager it looks every 50 ms in a thread.
+    The command line kept is the latest one that says something: a fork reads as its
+    parent's until it execs, and a process that is exiting (its memory already released)
+    or a zombie reads as an empty one (psutil returns ``[]`` or raises), which must not
+    overwrite what it ran.
+    """
+
+    def __init__(self) -> None:
+        self.me = psutil.Process()
+        self.before = {p.pid for p in self.me.children(recursive=True)}
+        self.seen: dict[int, psutil.Process] = {}
+        self.started: dict[int, str] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def look(self) -> None:
+        try:
+            children = self.me.children(recursive=True)
+        except psutil.Error:
+            return
+        for proc in children:
+            if proc.pid in self.before:
+                continue
+            proc = self.seen.setdefault(proc.pid, proc)
             try:
-                children = me.children(recursive=True)
+                line = " ".join(proc.cmdline()).strip()
             except psutil.Error:
                 continue
-            for proc in children:
-                if proc.pid in before:
-                    continue
-                proc = seen.setdefault(proc.pid, proc)
-                try:
-                    started[proc.pid] = " ".join(proc.cmdline())
-                except psutil.Error:
-                    pass
+            if line:
+                self.started[proc.pid] = line
 
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
+    def _watch(self) -> None:
+        while not self._done.wait(0.05):
+            self.look()
+
+    def __enter__(self) -> ChildWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+
+# Waits for a byte on stdin, then replaces itself (execve) with a Python whose argument list
+# is empty: its command line then reads as empty, as an exiting process's does.  The new
+# Python reads its program from stdin.
+EXEC_WITHOUT_ARGUMENTS = """
+import ctypes, os, sys
+os.read(0, 1)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.execve(sys.executable.encode(), (ctypes.c_char_p * 1)(None), (ctypes.c_char_p * 1)(None))
+raise SystemExit(f"execve failed: errno {ctypes.get_errno()}")
+"""
+
+
+def wait_for(check, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _cmdline_reads_empty(pid: int) -> bool:
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        return cmdline.read().strip(b"\0") == b""
+
+
+def test_child_watcher_keeps_a_command_line_that_later_reads_empty_or_as_a_zombie():
+    watcher = ChildWatcher()
+    child = subprocess.Popen([sys.executable, "-c", EXEC_WITHOUT_ARGUMENTS], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
     try:
-        results = showdown(transports="sse_blueprint", clients=[N], messages=M, log=None)
+        proc = psutil.Process(child.pid)
+        # Seen while it runs what it was started with (a fork reads as its parent at first).
+        assert wait_for(lambda: watcher.look() or "import ctypes" in watcher.started.get(child.pid, ""))
+        good = watcher.started[child.pid]
+        child.stdin.write("\n")
+        child.stdin.flush()
+        # Then its command line reads empty, as an exiting process's does: psutil says [''] or [].
+        assert wait_for(lambda: _cmdline_reads_empty(child.pid))
+        assert " ".join(proc.cmdline()).strip() == ""
+        watcher.look()
+        assert watcher.started[child.pid] == good
+        # Then a real zombie: it exited, and nobody has reaped it yet.
+        child.stdin.write("print('bye', flush=True)\n")
+        child.stdin.close()
+        assert child.stdout.readline() == "bye\n"
+        assert wait_for(lambda: proc.status() == psutil.STATUS_ZOMBIE)
+        assert _cmdline_reads_empty(child.pid)
+        watcher.look()
+        assert watcher.started[child.pid] == good and _is_gone(proc)
     finally:
-        done.set()
-        watcher.join(5)
+        child.kill()
+        child.wait(10)
+
+
+def test_harness_leaves_no_lab_or_redis_process_behind(monkeypatch):
+    monkeypatch.delenv("REDIS_URL", raising=False)  # so the lab starts a Redis of its own
+    with ChildWatcher() as watcher:
+        results = showdown(transports="sse_blueprint", clients=[N], messages=M, log=None)
     assert [(r.transport, r.delivered) for r in results] == [("sse_blueprint", N * M)], results
 
+    started = watcher.started
     assert any("labs run" in line for line in started.values()), started
     assert any("redis-server" in os.path.basename(line.split(" ")[0]) for line in started.values()), started
-    deadline = time.monotonic() + 10  # a bound for the redis watchdog to notice, not a measurement
-    while time.monotonic() < deadline and not all(_is_gone(p) for p in seen.values()):
-        time.sleep(0.1)
-    left = {pid: started.get(pid, "?") for pid, proc in seen.items() if not _is_gone(proc)}
+    # a bound for the redis watchdog to notice, not a measurement
+    wait_for(lambda: all(_is_gone(p) for p in watcher.seen.values()))
+    left = {pid: started.get(pid, "?") for pid, proc in watcher.seen.items() if not _is_gone(proc)}
     assert not left, f"still running after the harness returned: {left}"
 
 

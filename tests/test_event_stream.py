@@ -7,8 +7,8 @@ import base64
 import pytest
 import requests
 
-from labs.runtime.client import EventStream
 from labs.event_stream import EXAMPLES, MAX_RAW_BYTES
+from labs.runtime.client import EventStream
 from labs.runtime.sse import decode
 
 

@@ -286,7 +286,8 @@ def test_no_orphan_when_a_cell_fails(kernel, tmp_path):
 
 def test_interrupting_a_cell_stops_its_lab_but_not_earlier_ones(kernel):
     manager, client = kernel
-    reply = run_cell(client, "from labs import start_lab\nkept = start_lab('json_roundtrip', redis=True)\nprint(kept.pid)")
+    reply = run_cell(client, "from labs import start_lab\n"
+                             "kept = start_lab('json_roundtrip', redis=True)\nprint(kept.pid)")
     assert reply["status"] == "ok", reply
     kept_tree = lab_and_redis_running(int(reply["text"]), "json_roundtrip")
     msg_id, inner_pid = execute_until_printed(client, textwrap.dedent("""
@@ -395,7 +396,7 @@ def test_the_watchdog_stops_its_program_however_it_is_told(how):
     # SIGTERM); a watchdog that hung there would outlive the lab, so each way is repeated.
     for _ in range(10):
         guard = _guarded_sleep()
-        assert wait_until(lambda: psutil.Process(guard.pid).children(), 5)
+        assert wait_until(psutil.Process(guard.pid).children, 5)
         (program,) = psutil.Process(guard.pid).children()
         if how != "SIGTERM":
             guard.stdin.close()
@@ -414,7 +415,8 @@ def test_the_watchdog_stops_its_program_when_orphaned_even_if_its_stdin_stays_op
     pid_file = tmp_path / "pids"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, subprocess, sys, time
-        guard = subprocess.Popen([sys.executable, "-m", "labs.runtime.watchdog", "--", "sleep", "60"], stdin=subprocess.PIPE)
+        guard = subprocess.Popen([sys.executable, "-m", "labs.runtime.watchdog", "--", "sleep", "60"],
+                                 stdin=subprocess.PIPE)
         if os.fork() == 0:      # a child that keeps the pipe's write end open, and lives on
             time.sleep(30)
             os._exit(0)

@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -72,7 +73,8 @@ def test_plain_named_and_multi_line_events():
 
 
 def test_cr_lf_and_crlf_all_end_lines():
-    assert events(b"data: a\r\rdata: b\n\ndata: c\r\n\r\n") == [("message", "a", ""), ("message", "b", ""), ("message", "c", "")]
+    assert events(b"data: a\r\rdata: b\n\ndata: c\r\n\r\n") == [
+        ("message", "a", ""), ("message", "b", ""), ("message", "c", "")]
 
 
 def test_a_crlf_split_across_chunks_is_one_line_end():
@@ -231,7 +233,7 @@ PIECES = [b"data", b"event", b"id", b"retry", b":", b" ", b"\r", b"\n", b"\r\n",
 def test_splitting_the_same_bytes_into_chunks_anywhere_gives_the_same_events(pieces, cuts):
     stream = b"".join(pieces)
     points = sorted({c for c in cuts if c <= len(stream)})
-    chunks = [stream[a:b] for a, b in zip([0, *points], [*points, len(stream)])]
+    chunks = [stream[a:b] for a, b in pairwise([0, *points, len(stream)])]
     assert list(iter_events(chunks)) == decode(stream)
     assert list(iter_events(bytes([b]) for b in stream)) == decode(stream)  # one byte at a time
 

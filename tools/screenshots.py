@@ -10,12 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from labs.runtime.launcher import LabServer
+from labs.runtime.registry import LABS
+from tools.chromium import CHROMIUM_FLAGS, find_chromium
 
-from labs.runtime.launcher import LabServer  # noqa: E402
-from labs.runtime.registry import LABS  # noqa: E402
-from tools.chromium import CHROMIUM_FLAGS, find_chromium  # noqa: E402
+# The repository is on the venv's path (tools/link_project.py), so this runs from anywhere.
+ROOT = Path(__file__).resolve().parent.parent
 
 OUT = ROOT / "docs" / "screenshots"
 # Pages that show something only after a click: what to click so the picture is worth having.

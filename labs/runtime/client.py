@@ -148,7 +148,7 @@ class EventStream:
                 pass
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "EventStream":
+    def __enter__(self) -> EventStream:
         return self
 
     def __exit__(self, *exc) -> None:

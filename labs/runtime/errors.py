@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 # The error every Redis-backed lab answers (503) while its Redis does not answer.
 REDIS_DOWN = "Redis is down"
 

@@ -48,7 +48,7 @@ class LabServer:
             self.url = line[len(READY_PREFIX):].strip()
             self._ready.set()
 
-    def start(self, timeout: float = 30.0) -> "LabServer":
+    def start(self, timeout: float = 30.0) -> LabServer:
         argv = ["-m", "labs", "run", self.name, "--host", self.host, "--port", "0", "--exit-with-parent"]
         if self.workers:
             argv += ["--workers", str(self.workers)]
@@ -103,7 +103,7 @@ class LabServer:
         if self.process is not None:
             self.process.stop()
 
-    def __enter__(self) -> "LabServer":
+    def __enter__(self) -> LabServer:
         return self if self.url else self.start()
 
     def __exit__(self, *exc) -> None:

@@ -128,7 +128,7 @@ def standard_key(secret: str | bytes) -> bytes:
 
 def standard_signed_content(msg_id: str, timestamp: int | str, body: bytes) -> bytes:
     """What is signed: ``id.timestamp.body``; the id and the time are covered too."""
-    return f"{msg_id}.{timestamp}.".encode("utf-8") + _bytes(body)
+    return f"{msg_id}.{timestamp}.".encode() + _bytes(body)
 
 
 def standard_signature(secret: str | bytes, msg_id: str, timestamp: int | str, body: bytes) -> str:

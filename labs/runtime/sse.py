@@ -14,8 +14,9 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 # Any of the three line endings the format allows.  The encoder must split on all of
 # them: a lone CR inside a message would otherwise end the line in the browser.

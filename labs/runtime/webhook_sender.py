@@ -31,8 +31,9 @@ import sys
 import time
 import urllib.parse
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import requests
 
@@ -60,7 +61,7 @@ class Delivery:
         return json.dumps({**dataclasses.asdict(self), "body": self.body.decode("utf-8")}, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "Delivery":
+    def from_json(cls, text: str) -> Delivery:
         data = json.loads(text)
         return cls(**{**data, "body": data["body"].encode("utf-8")})
 
@@ -95,7 +96,7 @@ def _sha(*parts: object) -> str:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def push_payload(pusher: str = "alice", branch: str = "main", commits: int = 1,
@@ -173,7 +174,7 @@ def standard_delivery(url: str, kind: str, data: dict, secret: str | bytes, msg_
     """A Standard Webhooks delivery: ``{"type", "timestamp", "data"}`` signed with id and time."""
     ident = msg_id or "msg_" + uuid.uuid4().hex
     sent = int(time.time()) if timestamp is None else int(timestamp)
-    when = datetime.fromtimestamp(sent, timezone.utc).isoformat().replace("+00:00", "Z")
+    when = datetime.fromtimestamp(sent, UTC).isoformat().replace("+00:00", "Z")
     body = _encode({"type": kind, "timestamp": when, "data": data})
     headers = {
         "Content-Type": "application/json",
