@@ -17,8 +17,36 @@ _verdicts: dict[str, Verdict] = {}
 _hints_shown: dict[str, int] = {}
 
 
+# Exercise id -> its cell's source as last run, seen by the pre_run_cell hook (watch_cells).
+# ``In`` stays empty when cells run without history, as nbval runs them.
+_ran: dict[str, str] = {}
+_OPENING = re.compile(r"^\s*# Exercise (\d+\.\d+)\b")
+
+
+def _remember(info) -> None:
+    source = getattr(info, "raw_cell", None) or ""
+    match = _OPENING.match(source)
+    if match:
+        _ran[match.group(1)] = source
+
+
+def watch_cells() -> None:
+    """In IPython, remember each exercise cell as it runs (called when ``labs`` exports ``check``)."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None and _remember not in shell.events.callbacks["pre_run_cell"]:
+        shell.events.register("pre_run_cell", _remember)
+
+
 def last_run_source(ident: str) -> str | None:
     """The source of the newest cell run in this kernel that starts ``# Exercise ident``."""
+    if ident in _ran:
+        return _ran[ident]
     try:
         from IPython import get_ipython
     except ImportError:
