@@ -17,14 +17,15 @@ import sys
 import threading
 import time
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
-_running: "weakref.WeakSet[ManagedProcess]" = weakref.WeakSet()
+_running: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
 
 class ManagedProcess:
     def __init__(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
-                 on_line: Callable[[str], None] | None = None, log_lines: int = 400) -> None:
+                 on_line: Callable[[str], None] | None = None, log_lines: int = 400,
+                 pass_fds: tuple[int, ...] = ()) -> None:
         self.argv = argv
         self._log: collections.deque[str] = collections.deque(maxlen=log_lines)
         self._on_line = on_line
@@ -36,6 +37,7 @@ class ManagedProcess:
             start_new_session=True,  # kernel interrupts and terminal Ctrl-C don't hit it
             env=env,
             cwd=cwd,
+            pass_fds=pass_fds,  # e.g. a listening socket handed to nginx (labs.runtime.nginx)
             text=True,
             errors="replace",
             bufsize=1,

@@ -14,6 +14,9 @@ write end could have been inherited by some other process that lives on.
 Run a non-Python program (such as ``redis-server``) under this guard with::
 
     python -m labs.runtime.watchdog -- redis-server --port 6380
+
+``--pass-fd N`` (before ``--``, repeatable) hands the program our open descriptor ``N``
+(nginx gets its listening socket this way, see :mod:`labs.runtime.nginx`).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def raise_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def guard(argv: list[str]) -> int:
+def guard(argv: list[str], pass_fds: tuple[int, ...] = ()) -> int:
     """Run ``argv`` as a child; stop it when our stdin closes or we are signalled."""
     parent = os.getppid()
     # A plain list, not a threading.Event: a signal handler runs in the main thread between
@@ -74,7 +77,9 @@ def guard(argv: list[str]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, request_stop)
     exit_when_stdin_closes(on_eof=request_stop)
-    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, pass_fds=pass_fds)
+    for fd in pass_fds:  # the program has them now; a socket must close when the program ends
+        os.close(fd)
     while not stopping:
         if child.poll() is not None:
             return child.returncode
@@ -91,8 +96,12 @@ def guard(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
+    fds = []
+    while args[:1] == ["--pass-fd"] and len(args) > 1:
+        fds.append(int(args[1]))
+        args = args[2:]
     if args[:1] == ["--"]:
         args = args[1:]
     if not args:
-        sys.exit("usage: python -m labs.runtime.watchdog -- PROGRAM [ARGS...]")
-    sys.exit(guard(args))
+        sys.exit("usage: python -m labs.runtime.watchdog [--pass-fd N]... -- PROGRAM [ARGS...]")
+    sys.exit(guard(args, tuple(fds)))

@@ -14,6 +14,7 @@ from flask import Flask, jsonify, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from labs.runtime.errors import ApiError
+from labs.runtime.forwarded import add_whoami
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATIC_DIR = REPO_ROOT / "static"
@@ -30,6 +31,7 @@ def create_lab_app(name: str, config: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTENT_LENGTH
     app.config["LAB_NAME"] = name
     app.config.update(config or {})
+    add_whoami(app)  # GET /whoami; ProxyFix if TRUSTED_PROXIES is set
 
     @app.get("/health")
     def health():
