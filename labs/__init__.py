@@ -14,6 +14,7 @@ _EXPORTS = {
     "EventStream": "labs.runtime.client", "post_json": "labs.runtime.client",
     "check": "labs.runtime.exercises", "hint": "labs.runtime.exercises", "progress": "labs.runtime.exercises",
     "LabServer": "labs.runtime.launcher", "start_lab": "labs.runtime.launcher",
+    "start_proxy": "labs.runtime.nginx", "TimedStream": "labs.runtime.stream_timing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -50,6 +50,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         announce = prepare_classroom(config)
     host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
+    if args.behind_proxy:  # nginx on host:port, the lab on a private port behind it
+        from labs.runtime.nginx import run_behind_proxy
+
+        return run_behind_proxy(lab.name, host=host, port=args.port, workers=args.workers, config=config,
+                                use_redis=args.redis, announce=announce)
 
     def on_ready(url: str, final_config: dict) -> None:
         if not args.exit_with_parent:
@@ -148,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--classroom", action="store_true",
                      help="bind every interface, print the URLs and a QR code, and require a publish token")
     run.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a setting for the lab")
+    run.add_argument("--behind-proxy", action="store_true",
+                     help="serve through a real nginx: nginx listens on --host/--port, the lab on a private port")
     run.add_argument("--config-json", default=None, help=argparse.SUPPRESS)
     run.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)

@@ -38,7 +38,9 @@ import os
 import shutil
 import socket
 import string
+import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -298,13 +300,18 @@ class NginxProxy:
 
     def _launch(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.create_server((self.host, self.port), family=family, backlog=2048)
+        try:
+            sock = socket.create_server((self.host, self.port), family=family, backlog=2048)
+        except OSError as exc:
+            raise NginxStartError(f"cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
         try:
             port = sock.getsockname()[1]
-            shown = f"[{self.host}]" if ":" in self.host else self.host
+            bound = f"[{self.host}]" if ":" in self.host else self.host
+            # Listening on every interface: this machine opens it as loopback.
+            shown = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(bound, bound)
             self.port, self.url = port, f"http://{shown}:{port}"
             conf = self.directory / "nginx.conf"
-            self.config_text = render_config(self.upstreams, self.settings, listen=f"{shown}:{port}",
+            self.config_text = render_config(self.upstreams, self.settings, listen=f"{bound}:{port}",
                                              prefix=self._dir.name)
             conf.write_text(self.config_text)
             fd = sock.fileno()
@@ -363,3 +370,36 @@ def start_proxy(upstream, *, host: str = "127.0.0.1", port: int = 0, timeout: fl
     if unknown:
         raise TypeError(f"unknown proxy setting(s) {unknown}; the settings are {list(SETTING_NAMES)}")
     return NginxProxy(upstream, ProxySettings(**settings), host=host, port=port).start(timeout)
+
+
+def run_behind_proxy(name: str, *, host: str = "127.0.0.1", port: int = 5000, workers: int | None = None,
+                     config: dict | None = None, use_redis: bool = False, announce=None,
+                     settings: ProxySettings | None = None) -> int:
+    """``python -m labs run NAME --behind-proxy``: nginx on ``host:port``, the lab privately behind it.
+
+    Runs until Ctrl-C (or SIGTERM), then stops both.  The lab trusts this one proxy's
+    ``X-Forwarded-*`` headers (``TRUSTED_PROXIES=1``) unless its config says otherwise.
+    """
+    from labs.runtime.launcher import LabServer, LabStartError
+    from labs.runtime.watchdog import raise_on_sigterm
+
+    raise_on_sigterm()
+    config = {"TRUSTED_PROXIES": 1, **(config or {})}
+    try:
+        with LabServer(name, config=config, workers=workers, redis=use_redis) as lab, \
+                NginxProxy(lab, settings, host=host, port=port) as proxy:
+            print(f"{name}: open {proxy.url}  (through nginx; Ctrl-C stops nginx and the lab)", flush=True)
+            print(f"{name}: the lab itself listens privately on {lab.url}", flush=True)
+            print(f"{name}: nginx's config is {proxy.directory / 'nginx.conf'} ({proxy.binary})", flush=True)
+            if announce is not None:
+                announce(proxy.url)
+            while lab.process.alive() and proxy.process.alive():
+                time.sleep(0.2)
+            which = "the lab" if not lab.process.alive() else "nginx"
+            print(f"{name}: {which} stopped on its own; its output:\n"
+                  f"{lab.log if which == 'the lab' else proxy.log}", file=sys.stderr, flush=True)
+            return 1
+    except KeyboardInterrupt:
+        return 0
+    except (LabStartError, NginxStartError, NginxUnavailable) as exc:
+        raise SystemExit(f"{name}: {exc}") from None
