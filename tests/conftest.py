@@ -43,6 +43,32 @@ def lab_server():
         lab.stop()
 
 
+@pytest.fixture(scope="module")
+def lab_options():
+    """``LabServer``'s options (``config``, ``workers``, ``redis``) for the module's ``lab``.
+
+    A module overrides this fixture to configure its lab; the override may use other
+    fixtures or be parametrized (then every test using ``lab`` runs once per value).
+    """
+    return {}
+
+
+@pytest.fixture(scope="module")
+def lab(request, lab_options):
+    """The module's one lab, named by the module's ``LAB_NAME``, shared by its tests.
+
+    Starting a lab takes a second or two, so a module whose tests only talk to it (fresh
+    ids, channels and stream readers each, nothing that depends on another test) shares
+    one; a test that stops or reconfigures its lab uses ``lab_server`` instead.
+    """
+    name = getattr(request.module, "LAB_NAME", None)
+    if name is None:
+        pytest.fail(f"{request.module.__name__} uses the `lab` fixture: set LAB_NAME = '<lab>' in it",
+                    pytrace=False)
+    with LabServer(name, **lab_options) as server:
+        yield server
+
+
 # Module scope, not session: Playwright's sync API keeps an asyncio loop running in this
 # thread while it is open, which would break tests that call asyncio.run() (the benchmark
 # harness's tests) if they ran on the same worker after a browser test.

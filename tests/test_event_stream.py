@@ -11,14 +11,7 @@ from labs.event_stream import EXAMPLES, MAX_RAW_BYTES
 from labs.runtime.client import EventStream
 from labs.runtime.sse import decode
 
-
-@pytest.fixture(scope="module")
-def lab():
-    from labs.runtime.launcher import LabServer
-
-    server = LabServer("event_stream").start()
-    yield server
-    server.stop()
+LAB_NAME = "event_stream"  # the lab the `lab` fixture starts for this module (tests/conftest.py)
 
 
 def b64(data: bytes) -> str:

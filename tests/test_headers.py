@@ -14,15 +14,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from labs.runtime.launcher import LabServer
-
 SERVERS = {"development server": None, "gunicorn": 1}
 
 
+LAB_NAME = "json_roundtrip"  # the lab the `lab` fixture starts for this module (tests/conftest.py)
+
+
 @pytest.fixture(scope="module", params=list(SERVERS))
-def lab(request):
-    with LabServer("json_roundtrip", workers=SERVERS[request.param]) as server:
-        yield server
+def lab_options(request):
+    return {"workers": SERVERS[request.param]}
 
 
 def fetch(lab, method: str, path: str, *, body: bytes | None = None,

@@ -37,11 +37,12 @@ def shared_redis():
         yield server
 
 
+LAB_NAME = "sse_blueprint"  # the lab the `lab` fixture starts for this module (tests/conftest.py)
+
+
 @pytest.fixture(scope="module")
-def lab(shared_redis):
-    server = LabServer("sse_blueprint", config={"REDIS_URL": shared_redis.url}).start()
-    yield server
-    server.stop()
+def lab_options(shared_redis):
+    return {"config": {"REDIS_URL": shared_redis.url}}
 
 
 @pytest.fixture

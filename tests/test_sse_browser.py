@@ -58,14 +58,8 @@ SPLIT = [
 ]
 
 
-@pytest.fixture(scope="module")
-def lab():
-    # One lab for the module: every test only reads streams from it.
-    from labs.runtime.launcher import LabServer
-
-    server = LabServer("event_stream").start()
-    yield server
-    server.stop()
+# One lab for the module (the `lab` fixture, tests/conftest.py): every test only reads streams from it.
+LAB_NAME = "event_stream"
 
 
 def b64(data: bytes) -> str:

@@ -20,22 +20,31 @@ import pytest
 
 from labs.runtime import signatures
 from labs.runtime.client import EventStream
-from labs.runtime.launcher import LabServer
+from labs.runtime.webhook_sender import (
+    WRONG_SECRET,
+    Delivery,
+    github_delivery,
+    ping_payload,
+    push_payload,
+    send,
+    standard_delivery,
+    tampered_body,
+    tampered_signature,
+)
 from labs.webhooks import MAX_ID_LENGTH
-from labs.runtime.webhook_sender import (WRONG_SECRET, Delivery, github_delivery, ping_payload, push_payload, send,
-                                 standard_delivery, tampered_body, tampered_signature)
 
 SECRET = "whsec_" + "dGVzdHMnIG93biBzaGFyZWQgc2VjcmV0"  # base64("tests' own shared secret")
 
 
+# One lab for the module (the `lab` fixture, tests/conftest.py); every test below uses fresh
+# delivery ids and its own stream reader, and compares counters before and after, so the
+# tests do not depend on each other.
+LAB_NAME = "webhooks"
+
+
 @pytest.fixture(scope="module")
-def lab():
-    """One lab for the module (starting one takes a second or two); every test below
-    uses fresh delivery ids and its own stream reader, and compares counters before and
-    after, so the tests do not depend on each other."""
-    server = LabServer("webhooks", config={"WEBHOOK_SECRET": SECRET}).start()
-    yield server
-    server.stop()
+def lab_options():
+    return {"config": {"WEBHOOK_SECRET": SECRET}}
 
 
 def counters(lab) -> dict:
