@@ -21,10 +21,24 @@ WebSocket is one TCP connection held by one worker for its whole life.
 Several processes (``python -m labs run websockets --workers 2``, or two lab processes
 given the same ``REDIS_URL``) share a Redis message queue, so an ``emit`` in one process
 reaches the clients connected to every process.
+
+How the module reads, top to bottom (the shape of Flask-SocketIO's examples):
+
+1. ``WebSockets``, everything the lab keeps, in one object that ``create_app`` puts in
+   ``app.extensions["websockets"]``;
+2. ``create_app``: a lab app, the ``SocketIO`` server, the chat namespace, the blueprint;
+3. the two HTTP routes (``bp``);
+4. ``Chat``, a class-based Socket.IO namespace: one ``on_<event>`` method per event a client
+   may send.  A method that finds something wrong raises ``ClientError``, and ``refuse``
+   turns it into the sender's ``error`` event and a ``{"ok": false}`` acknowledgement, the
+   way an ``ApiError`` raised in a Flask view becomes a 4xx JSON answer;
+5. plumbing you can skip on a first read: the client count shared through Redis, the async
+   mode, and two fixes for Werkzeug's development server.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import logging
 import os
@@ -34,8 +48,8 @@ import threading
 import uuid
 from typing import Any
 
-from flask import jsonify, request
-from flask_socketio import SocketIO, emit, join_room, leave_room, rooms
+from flask import Blueprint, Flask, current_app, jsonify, request
+from flask_socketio import Namespace, SocketIO, emit, join_room, leave_room, rooms
 
 from labs.runtime.errors import ApiError
 from labs.runtime.notify import LONE_SURROGATE, is_unicode_text, read_notification
@@ -64,6 +78,8 @@ DEFAULT_CHANNEL = "labs-websockets"
 # Per-process client counts live under "<channel>:clients:<process>" (see ClientCount).
 COUNT_TTL_SECONDS = 30
 
+bp = Blueprint("websockets", __name__)
+
 
 class ClientError(ApiError):
     """Something a client sent that the server refuses; the client is told, nobody else.
@@ -73,6 +89,245 @@ class ClientError(ApiError):
 
     def __init__(self, error: str, detail: str = "") -> None:
         super().__init__(400, error, detail)
+
+
+# --------------------------------------------------------------------------- state
+
+@dataclasses.dataclass
+class WebSockets:
+    """Everything the lab keeps: ``app.extensions["websockets"]``."""
+
+    socketio: SocketIO
+    clients: ClientCount
+    message_queue: bool             # True when processes share a Redis message queue
+    # Classroom mode (config PUBLISH_TOKEN): the chat's broadcast, like POST
+    # /send_notification, is the instructor's.  A client proves it at connect time with
+    # Socket.IO's auth payload {"token": ...}; reading needs nothing.
+    token: str = ""
+    may_chat: set[str] = dataclasses.field(default_factory=set)  # session ids allowed to chat
+
+
+def get_state() -> WebSockets:
+    """The state of the app handling this request or Socket.IO event."""
+    return current_app.extensions["websockets"]
+
+
+# --------------------------------------------------------------------------- app
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = create_lab_app("websockets", config)
+    redis_url = app.config.get("REDIS_URL")
+    channel = app.config.get("SOCKETIO_CHANNEL", DEFAULT_CHANNEL)
+    socketio = SocketIO(
+        app,
+        async_mode=choose_async_mode(),
+        # Several processes share one Redis queue: emit() here reaches clients everywhere.
+        message_queue=redis_url or None,
+        channel=channel,
+        # WebSocket only (see the module doc): polling is refused with 400.
+        transports=["websocket"],
+        # Same limit as HTTP bodies; a bigger frame closes the connection.  Messages between
+        # MAX_CHAT_BYTES and this get a polite `error` event instead.
+        max_http_buffer_size=MAX_CONTENT_LENGTH,
+        # cors_allowed_origins is left at its default (same origin only): a page on another
+        # site cannot open a socket here with the visitor's cookies.
+    )
+    socketio.on_namespace(Chat("/"))
+    socketio.on_error("/")(refuse)
+    state = WebSockets(socketio, ClientCount(redis_url, channel), message_queue=bool(redis_url),
+                       token=str(app.config.get("PUBLISH_TOKEN") or ""))
+    app.extensions["websockets"] = state
+    app.register_blueprint(bp)
+    app.wsgi_app = close_after_websocket(app.wsgi_app)  # wraps SocketIO's middleware
+    _quiet_werkzeug_leftovers()
+    if redis_url:
+        socketio.start_background_task(keep_count_alive, state)
+    return app
+
+
+# --------------------------------------------------------------------------- HTTP
+
+@bp.post("/send_notification")
+def send_notification():
+    message = read_notification()  # every check first: nothing is ever half-sent
+    get_state().socketio.emit("notify", {"message": message})
+    return jsonify(status="sent", message=message)
+
+
+@bp.get("/stats")
+def stats():
+    state = get_state()
+    return jsonify(clients=state.clients.total(), this_process=len(state.clients.local),
+                   async_mode=state.socketio.async_mode, message_queue=state.message_queue)
+
+
+# --------------------------------------------------------------------------- Socket.IO
+
+class Chat(Namespace):
+    """The events a client may send: ``connect``, ``join``, ``leave``, ``chat`` (and ``disconnect``).
+
+    Each ``on_<event>`` method runs in a Flask request context (``request.sid`` is the
+    sender's session id) and its return value is the acknowledgement the client gets.
+    """
+
+    EVENTS = ("connect", "disconnect", "join", "leave", "chat")
+
+    def trigger_event(self, event, *args):
+        # Flask-SocketIO calls on_<event> and silently ignores any other event.  Any event
+        # not in EVENTS (whatever its name, even one that is not a string) goes to
+        # on_unknown_event instead, so the client hears that it was refused.
+        if event in self.EVENTS:
+            return super().trigger_event(event, *args)
+        sid, *data = args
+        return super().trigger_event("unknown_event", sid, event, *data)
+
+    def on_connect(self, auth=None):
+        state = get_state()
+        state.clients.add(request.sid)
+        given = str(auth.get("token", "")) if isinstance(auth, dict) else ""
+        if not state.token or hmac.compare_digest(given.encode(), state.token.encode()):
+            state.may_chat.add(request.sid)
+
+    def on_disconnect(self, reason=None):
+        # Nothing is kept for a client that left: unlike SSE's Last-Event-ID, a Socket.IO
+        # client that reconnects gets only what is sent after it is back.
+        state = get_state()
+        state.clients.discard(request.sid)
+        state.may_chat.discard(request.sid)
+
+    def on_join(self, data=None):
+        room = read_room(data)
+        if room not in chat_rooms() and len(chat_rooms()) >= MAX_ROOMS_PER_CLIENT:
+            raise ClientError("too many rooms", f"leave one first; the limit is {MAX_ROOMS_PER_CLIENT}")
+        join_room(ROOM_PREFIX + room)
+        return {"ok": True, "room": room, "rooms": chat_rooms()}
+
+    def on_leave(self, data=None):
+        room = read_room(data)
+        leave_room(ROOM_PREFIX + room)
+        return {"ok": True, "room": room, "rooms": chat_rooms()}
+
+    def on_chat(self, data=None):
+        room = read_room(data)
+        text = _text(data, "text", max_bytes=MAX_CHAT_BYTES)
+        name = _text(data, "name", max_chars=MAX_NAME_CHARS, default="anonymous")
+        if room not in chat_rooms():
+            raise ClientError("not in that room", f"join {room!r} before sending to it")
+        if request.sid not in get_state().may_chat:
+            raise ClientError("chatting needs the instructor's token",
+                              "classroom mode: connect with auth {\"token\": \"<token>\"}")
+        message = {"id": uuid.uuid4().hex[:12], "room": room, "name": name, "text": text}
+        # To everyone in the room, the sender included, on every process (via Redis).
+        emit("chat", message, to=ROOM_PREFIX + room)
+        return {"ok": True, "id": message["id"]}
+
+    def on_unknown_event(self, event, data=None):
+        # Any other event name is a client bug worth telling the client about.
+        raise ClientError("unknown event", f"{event!r}; this server handles join, leave and chat")
+
+
+def refuse(exc: Exception) -> dict:
+    """The namespace's error handler (``socketio.on_error``): a ClientError from any handler
+    becomes an ``error`` event to the sender only, and the acknowledgement says the same.
+    Anything else is a bug in the server and is raised on."""
+    if not isinstance(exc, ClientError):
+        raise exc
+    emit("error", exc.body(), to=request.sid)
+    return {"ok": False, **exc.body()}
+
+
+def read_room(data: Any) -> str:
+    """The ``room`` a ``join``, ``leave`` or ``chat`` event names, checked."""
+    return _text(_object(data), "room", max_chars=MAX_ROOM_CHARS)
+
+
+def chat_rooms() -> list[str]:
+    """The chat rooms this client is in, by the names the client uses."""
+    return sorted(r[len(ROOM_PREFIX):] for r in rooms() if r.startswith(ROOM_PREFIX))
+
+
+def _text(data: dict, field: str, *, max_chars: int | None = None, max_bytes: int | None = None,
+          default: str | None = None) -> str:
+    """``data[field]`` as a non-empty string within its limit, or a ClientError."""
+    value = data.get(field, default)
+    if value is None:
+        raise ClientError(f"missing field {field!r}", f'send {{"{field}": "..."}}')
+    if not isinstance(value, str):
+        raise ClientError(f"field {field!r} must be a string", f"got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise ClientError(f"field {field!r} is empty", "send some text")
+    if not is_unicode_text(value):
+        raise ClientError(f"field {field!r} is not valid text", LONE_SURROGATE)
+    if max_chars is not None and len(value) > max_chars:
+        raise ClientError(f"field {field!r} is too long", f"{len(value)} characters; the limit is {max_chars}")
+    if max_bytes is not None:
+        size = len(value.encode("utf-8"))
+        if size > max_bytes:
+            raise ClientError("message too large", f"{size} bytes of UTF-8; the limit is {max_bytes} bytes")
+    return value
+
+
+def _object(data: Any) -> dict:
+    if not isinstance(data, dict):
+        raise ClientError("expected an object", f"send {{...}}, not {type(data).__name__}")
+    return data
+
+
+# --------------------------------------------------------------------------- plumbing
+
+class ClientCount:
+    """How many Socket.IO clients are connected: this process's, plus every other's via Redis.
+
+    Each process keeps its own count under a key of its own that expires unless refreshed
+    (``keep_count_alive``), so a process that dies without saying goodbye stops being
+    counted within ``COUNT_TTL_SECONDS``.
+    """
+
+    def __init__(self, redis_url: str | None, channel: str) -> None:
+        self.local: set[str] = set()
+        self._lock = threading.Lock()
+        self._redis = None
+        self._prefix = f"{channel}:clients:"
+        self._key = self._prefix + f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        if redis_url:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+    def add(self, sid: str) -> None:
+        with self._lock:
+            self.local.add(sid)
+        self.publish()
+
+    def discard(self, sid: str) -> None:
+        with self._lock:
+            self.local.discard(sid)
+        self.publish()
+
+    def publish(self) -> None:
+        if self._redis is not None:
+            try:
+                self._redis.set(self._key, len(self.local), ex=COUNT_TTL_SECONDS)
+            except Exception:  # the count is informational; never fail a connection over it
+                pass
+
+    def total(self) -> int:
+        if self._redis is None:
+            return len(self.local)
+        try:
+            keys = list(self._redis.scan_iter(match=self._prefix + "*", count=100))
+            values = self._redis.mget(keys) if keys else []
+            return sum(int(v) for v in values if v is not None)
+        except Exception:
+            return len(self.local)
+
+
+def keep_count_alive(state: WebSockets) -> None:
+    """A background task (with Redis): keep this process's count key from expiring."""
+    while True:
+        state.socketio.sleep(COUNT_TTL_SECONDS / 3)
+        state.clients.publish()
 
 
 def choose_async_mode() -> str:
@@ -135,199 +390,3 @@ def _quiet_werkzeug_leftovers() -> None:
     werkzeug_log = logging.getLogger("werkzeug")
     if not any(isinstance(f, HideWebSocketLeftovers) for f in werkzeug_log.filters):
         werkzeug_log.addFilter(HideWebSocketLeftovers())
-
-
-def _text(data: dict, field: str, *, max_chars: int | None = None, max_bytes: int | None = None,
-          default: str | None = None) -> str:
-    """``data[field]`` as a non-empty string within its limit, or a ClientError."""
-    value = data.get(field, default)
-    if value is None:
-        raise ClientError(f"missing field {field!r}", f'send {{"{field}": "..."}}')
-    if not isinstance(value, str):
-        raise ClientError(f"field {field!r} must be a string", f"got {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        raise ClientError(f"field {field!r} is empty", "send some text")
-    if not is_unicode_text(value):
-        raise ClientError(f"field {field!r} is not valid text", LONE_SURROGATE)
-    if max_chars is not None and len(value) > max_chars:
-        raise ClientError(f"field {field!r} is too long", f"{len(value)} characters; the limit is {max_chars}")
-    if max_bytes is not None:
-        size = len(value.encode("utf-8"))
-        if size > max_bytes:
-            raise ClientError("message too large", f"{size} bytes of UTF-8; the limit is {max_bytes} bytes")
-    return value
-
-
-def _object(data: Any) -> dict:
-    if not isinstance(data, dict):
-        raise ClientError("expected an object", f"send {{...}}, not {type(data).__name__}")
-    return data
-
-
-class ClientCount:
-    """How many Socket.IO clients are connected: this process's, plus every other's via Redis.
-
-    Each process keeps its own count under a key of its own that expires unless refreshed,
-    so a process that dies without saying goodbye stops being counted within
-    ``COUNT_TTL_SECONDS``.
-    """
-
-    def __init__(self, redis_url: str | None, channel: str) -> None:
-        self.local: set[str] = set()
-        self._lock = threading.Lock()
-        self._redis = None
-        self._prefix = f"{channel}:clients:"
-        self._key = self._prefix + f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        if redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-
-    def add(self, sid: str) -> None:
-        with self._lock:
-            self.local.add(sid)
-        self.publish()
-
-    def discard(self, sid: str) -> None:
-        with self._lock:
-            self.local.discard(sid)
-        self.publish()
-
-    def publish(self) -> None:
-        if self._redis is not None:
-            try:
-                self._redis.set(self._key, len(self.local), ex=COUNT_TTL_SECONDS)
-            except Exception:  # the count is informational; never fail a connection over it
-                pass
-
-    def total(self) -> int:
-        if self._redis is None:
-            return len(self.local)
-        try:
-            keys = list(self._redis.scan_iter(match=self._prefix + "*", count=100))
-            values = self._redis.mget(keys) if keys else []
-            return sum(int(v) for v in values if v is not None)
-        except Exception:
-            return len(self.local)
-
-
-def create_app(config=None):
-    app = create_lab_app("websockets", config)
-    redis_url = app.config.get("REDIS_URL")
-    channel = app.config.get("SOCKETIO_CHANNEL", DEFAULT_CHANNEL)
-    socketio = SocketIO(
-        app,
-        async_mode=choose_async_mode(),
-        # Several processes share one Redis queue: emit() here reaches clients everywhere.
-        message_queue=redis_url or None,
-        channel=channel,
-        # WebSocket only (see the module doc): polling is refused with 400.
-        transports=["websocket"],
-        # Same limit as HTTP bodies; a bigger frame closes the connection.  Messages between
-        # MAX_CHAT_BYTES and this get a polite `error` event instead.
-        max_http_buffer_size=MAX_CONTENT_LENGTH,
-        # cors_allowed_origins is left at its default (same origin only): a page on another
-        # site cannot open a socket here with the visitor's cookies.
-    )
-    app.wsgi_app = close_after_websocket(app.wsgi_app)  # wraps SocketIO's middleware
-    _quiet_werkzeug_leftovers()
-    count = ClientCount(redis_url, channel)
-    app.config["WEBSOCKETS_ASYNC_MODE"] = socketio.async_mode
-
-    if redis_url:
-        def refresh_count() -> None:
-            # Keep this process's count key alive (it expires if the process dies).
-            while True:
-                socketio.sleep(COUNT_TTL_SECONDS / 3)
-                count.publish()
-
-        socketio.start_background_task(refresh_count)
-
-    # -- HTTP -------------------------------------------------------------------------------
-    @app.post("/send_notification")
-    def send_notification():
-        message = read_notification()  # every check first: nothing is ever half-sent
-        socketio.emit("notify", {"message": message})
-        return jsonify(status="sent", message=message)
-
-    @app.get("/stats")
-    def stats():
-        return jsonify(clients=count.total(), this_process=len(count.local),
-                       async_mode=socketio.async_mode, message_queue=bool(redis_url))
-
-    # -- Socket.IO ----------------------------------------------------------------------------
-    def refuse(exc: ClientError) -> dict:
-        # The `error` event goes to the sender only; the ack says the same to its callback.
-        emit("error", exc.body(), to=request.sid)
-        return {"ok": False, **exc.body()}
-
-    # Classroom mode (config PUBLISH_TOKEN): the chat's broadcast, like POST
-    # /send_notification, is the instructor's.  A client proves it at connect time with
-    # Socket.IO's auth payload {"token": ...}; reading needs nothing.
-    token = str(app.config.get("PUBLISH_TOKEN") or "")
-    may_broadcast: set[str] = set()
-
-    @socketio.on("connect")
-    def on_connect(auth=None):
-        count.add(request.sid)
-        given = str(auth.get("token", "")) if isinstance(auth, dict) else ""
-        if not token or hmac.compare_digest(given.encode(), token.encode()):
-            may_broadcast.add(request.sid)
-
-    @socketio.on("disconnect")
-    def on_disconnect(reason=None):
-        # Nothing is kept for a client that left: unlike SSE's Last-Event-ID, a Socket.IO
-        # client that reconnects gets only what is sent after it is back.
-        count.discard(request.sid)
-        may_broadcast.discard(request.sid)
-
-    def chat_rooms() -> list[str]:
-        """The chat rooms this client is in, by the names the client uses."""
-        return sorted(r[len(ROOM_PREFIX):] for r in rooms() if r.startswith(ROOM_PREFIX))
-
-    @socketio.on("join")
-    def on_join(data=None):
-        try:
-            room = _text(_object(data), "room", max_chars=MAX_ROOM_CHARS)
-            if room not in chat_rooms() and len(chat_rooms()) >= MAX_ROOMS_PER_CLIENT:
-                raise ClientError("too many rooms", f"leave one first; the limit is {MAX_ROOMS_PER_CLIENT}")
-        except ClientError as exc:
-            return refuse(exc)
-        join_room(ROOM_PREFIX + room)
-        return {"ok": True, "room": room, "rooms": chat_rooms()}
-
-    @socketio.on("leave")
-    def on_leave(data=None):
-        try:
-            room = _text(_object(data), "room", max_chars=MAX_ROOM_CHARS)
-        except ClientError as exc:
-            return refuse(exc)
-        leave_room(ROOM_PREFIX + room)
-        return {"ok": True, "room": room, "rooms": chat_rooms()}
-
-    @socketio.on("chat")
-    def on_chat(data=None):
-        try:
-            data = _object(data)
-            room = _text(data, "room", max_chars=MAX_ROOM_CHARS)
-            text = _text(data, "text", max_bytes=MAX_CHAT_BYTES)
-            name = _text(data, "name", max_chars=MAX_NAME_CHARS, default="anonymous")
-            if room not in chat_rooms():
-                raise ClientError("not in that room", f"join {room!r} before sending to it")
-            if request.sid not in may_broadcast:
-                raise ClientError("chatting needs the instructor's token",
-                                  "classroom mode: connect with auth {\"token\": \"<token>\"}")
-        except ClientError as exc:
-            return refuse(exc)
-        message = {"id": uuid.uuid4().hex[:12], "room": room, "name": name, "text": text}
-        # To everyone in the room, the sender included, on every process (via Redis).
-        socketio.emit("chat", message, to=ROOM_PREFIX + room)
-        return {"ok": True, "id": message["id"]}
-
-    @socketio.on("*")
-    def on_unknown(event, data=None):
-        # Any other event name is a client bug worth telling the client about.
-        return refuse(ClientError("unknown event", f"{event!r}; this server handles join, leave and chat"))
-
-    return app
