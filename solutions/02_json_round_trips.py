@@ -30,7 +30,8 @@ def make_app():
 
     @app.post("/greet")
     def greet():
-        # get_json() answers 415 by itself when the body is not labelled as JSON.
+        # get_json() answers 415 by itself when the body is not labelled as JSON,
+        # and 400 when it is not valid JSON.
         data = request.get_json()
         return jsonify(greeting=f"Hello, {data['name']}!")
 
