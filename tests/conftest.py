@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import pytest
@@ -61,12 +62,32 @@ def lab(request, lab_options):
     ids, channels and stream readers each, nothing that depends on another test) shares
     one; a test that stops or reconfigures its lab uses ``lab_server`` instead.
     """
+    with LabServer(_lab_name(request), **lab_options) as server:
+        yield server
+
+
+def _lab_name(request) -> str:
     name = getattr(request.module, "LAB_NAME", None)
     if name is None:
-        pytest.fail(f"{request.module.__name__} uses the `lab` fixture: set LAB_NAME = '<lab>' in it",
-                    pytrace=False)
-    with LabServer(name, **lab_options) as server:
-        yield server
+        pytest.fail(f"{request.module.__name__} uses the lab fixtures: set LAB_NAME = '<lab>' in it", pytrace=False)
+    return name
+
+
+@pytest.fixture
+def app(request, lab_options):
+    """The module's lab (``LAB_NAME``, configured by ``lab_options``) as an in-process
+    Flask app: no server, no port, no subprocess.  For tests of what the app answers to a
+    request (validation, 4xx errors) where a real server adds nothing; anything about
+    streaming, servers, processes or the network keeps ``lab`` or ``lab_server``."""
+    name = _lab_name(request)
+    module = importlib.import_module(f"labs.{name}")
+    return module.create_app({**lab_options.get("config", {}), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client for ``app``: ``client.post("/path", json=...)``, no HTTP."""
+    return app.test_client()
 
 
 # Module scope, not session: Playwright's sync API keeps an asyncio loop running in this

@@ -78,10 +78,10 @@ def test_raw_serves_exactly_the_bytes_given_in_the_pieces_asked_for(lab):
     ({"b64": b64(b"x"), "pause_ms": "soon"}, 400),
     ({"b64": b64(b"x" * (MAX_RAW_BYTES + 100))}, 413),
 ])
-def test_raw_refuses_bad_or_oversized_input_with_a_json_error(lab, params, status):
-    response = lab.get("/raw", params=params)
+def test_raw_refuses_bad_or_oversized_input_with_a_json_error(client, params, status):
+    response = client.get("/raw", query_string=params)
     assert response.status_code == status
-    assert response.json()["error"]
+    assert response.content_type == "application/json" and response.get_json()["error"]
 
 
 def test_unknown_example_is_a_json_404_and_stats_counts_clients(lab):

@@ -7,13 +7,11 @@ import json
 import pytest
 import requests
 
-from labs.json_roundtrip import DEMO_PAYLOAD, create_app
+from labs.json_roundtrip import DEMO_PAYLOAD
 from labs.runtime.sse import decode
 
-
-@pytest.fixture
-def client():
-    return create_app().test_client()
+# `client` (tests/conftest.py): this lab in-process, through Flask's test client.
+LAB_NAME = "json_roundtrip"
 
 
 def test_echo_shows_every_step_of_a_correct_round_trip(client):
