@@ -128,7 +128,7 @@ class SeenIds:
 class Webhooks:
     """Everything the lab keeps between requests: ``app.extensions["webhooks"]``."""
 
-    secret: str
+    secret: str = dataclasses.field(repr=False)  # never shown, not even in a repr
     development_secret: bool        # True when WEBHOOK_SECRET was not set: anyone can sign
     tolerance: float                # seconds a Standard Webhooks timestamp may be off
     keepalive_seconds: float
