@@ -1,47 +1,75 @@
-"""Exercises, solutions and the grading switch, checked on every shipped notebook.
+"""Exercises, checks and solutions, on every shipped notebook; and the check helper itself.
 
-- every exercise cell has a check cell and a reference solution (and nothing extra);
-- with ``SSE_KIT_GRADING=1``, the shipped notebooks fail exactly at their check cells,
-  and the notebooks with the solutions applied pass, as a grader's nbval run sees them;
-- every notebook is committed executed top to bottom (strict nbval has outputs to compare).
+- every exercise cell is followed by its check cell, which is exactly ``check("N.M")``
+  (after one import line at most), prints one line and shows no ``Out[...]``;
+- every exercise has a registered check with two hints or more, and a reference answer;
+- exercises are numbered for their notebook, 1, 2, 3... in order;
+- every notebook is stored executed top to bottom (strict nbval has outputs to compare);
+- ``check``/``hint`` step up: no hint before a try, the first after a wrong try, the next on
+  ``hint``, the last pointing to ``solutions/``; both return None (no stray ``Out``).
+
+Whether each check judges answers right is tests/test_exercise_checks*.py; the graders'
+command is tests/test_grading*.py.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import xml.etree.ElementTree as ET
-from pathlib import Path
+import re
 
 import nbformat
 import pytest
 
-from labs.runtime.exercises import GRADING_VARIABLE, ExerciseNotSolved, check
+from labs.runtime.exercises import get_exercise, student
+from labs.runtime.exercises.notebooks import check_cells, exercise_cells
 from tools import solutions
-from tools.grading import readme_grading_command
 
 NOTEBOOKS = sorted((solutions.ROOT / "notebooks").glob("*.ipynb"))
+IMPORT_LINE = re.compile(r"from labs(\.runtime\.exercises)? import (check|hint|check, hint|hint, check)")
 
 
 def test_there_are_notebooks():
     assert NOTEBOOKS, "notebooks/ holds no notebook"
 
 
+def _key(ident: str) -> list[int]:
+    return [int(part) for part in ident.split(".")]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_every_exercise_has_a_check_and_a_solution(path):
+def test_every_exercise_has_a_check_cell_that_is_one_call(path):
     notebook = nbformat.read(path, as_version=4)
-    exercises = solutions.exercise_cells(notebook)
-    checks = solutions.check_cells(notebook)
-    answers = solutions.load_solutions(solutions.solution_file(path))
+    exercises, checks = exercise_cells(notebook), check_cells(notebook)
     assert exercises, f"{path.name} has no exercise"
     assert set(checks) == set(exercises), "every exercise needs exactly one check cell, and vice versa"
-    assert set(answers) == set(exercises), f"solutions/{path.stem}.py must answer exactly these exercises"
-    number = str(int(path.name[:2]))
+    code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     for ident, index in exercises.items():
-        assert ident.split(".")[0] == number, f"exercise {ident} is numbered for another notebook"
-        assert checks[ident] > index, f"the check of exercise {ident} must come after the exercise"
+        following = code[code.index(index) + 1] if code.index(index) + 1 < len(code) else None
+        assert checks[ident] == following, f"the check cell of exercise {ident} must be the code cell after it"
+        lines = [line for line in notebook.cells[checks[ident]].source.strip().splitlines() if line.strip()]
+        assert lines[-1] == f'check("{ident}")', f"the check cell of {ident} should be `check(\"{ident}\")`: {lines}"
+        assert all(IMPORT_LINE.fullmatch(line) for line in lines[:-1]) and len(lines) <= 2, (
+            f"the check cell of {ident} holds only `check(\"{ident}\")` (after one import line at most): {lines}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_exercise_has_a_registered_check_hints_and_a_reference_answer(path):
+    notebook = nbformat.read(path, as_version=4)
+    exercises = exercise_cells(notebook)
+    answers = solutions.load_solutions(solutions.solution_file(path))
+    assert set(answers) == set(exercises), f"solutions/{path.stem}.py must answer exactly these exercises"
+    for ident in exercises:
+        exercise = get_exercise(ident)  # LookupError: no check in labs/runtime/exercises/nbNN.py
+        assert len(exercise.hints) >= 2, f"exercise {ident} needs two hints or more, a nudge first"
+        assert all(hint.strip() for hint in exercise.hints)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_exercises_are_numbered_for_their_notebook_in_order(path):
+    notebook = nbformat.read(path, as_version=4)
+    exercises = exercise_cells(notebook)
+    number = int(path.name[:2])
+    in_order = sorted(exercises, key=exercises.get)
+    assert in_order == [f"{number}.{m}" for m in range(1, len(in_order) + 1)], in_order
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -52,89 +80,69 @@ def test_notebook_is_stored_executed(path):
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     counts = [cell.execution_count for cell in code]
     assert counts == list(range(1, len(code) + 1)), f"re-run it with `make notebooks`; counts are {counts}"
-    for index in solutions.check_cells(notebook).values():
-        assert notebook.cells[index].outputs, f"check cell {index} has no stored output"
-
-
-def _junit_results(report: Path) -> dict[tuple[str, str], bool]:
-    results = {}
-    for case in ET.parse(report).getroot().iter("testcase"):
-        failed = any(child.tag in ("failure", "error") for child in case)
-        results[(case.get("classname"), case.get("name"))] = not failed
-    return results
-
-
-@pytest.mark.timeout(900)  # runs every notebook twice
-def test_grading_mode_fails_exactly_at_unsolved_exercises_and_passes_when_solved(tmp_path):
-    shipped_dir, solved_dir = tmp_path / "shipped", tmp_path / "solved"
-    shipped_dir.mkdir()
-    solved_dir.mkdir()
-    expected_failures: dict[str, set[str]] = {}
-    for path in NOTEBOOKS:
-        notebook = nbformat.read(path, as_version=4)
-        shutil.copy(path, shipped_dir / path.name)
-        answers = solutions.load_solutions(solutions.solution_file(path))
-        nbformat.write(solutions.solve(notebook, answers), solved_dir / path.name)
-        # nbval names items "Cell K", K counting code cells only.
-        code_number = {index: k for k, index in enumerate(
-            i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")}
-        expected_failures[path.stem] = {f"Cell {code_number[i]}" for i in solutions.check_cells(notebook).values()}
-
-    # The README's grading command, as written, but on the two folders here (and with
-    # this venv's python, no cache folder left behind, and the report in tmp_path).
-    readme_env, argv = readme_grading_command()
-    assert readme_env == {GRADING_VARIABLE: "1"}
-    assert argv[:3] == [".venv/bin/python", "-m", "pytest"] and argv[-1] == "notebooks"
-    assert "--junitxml=grading.xml" in argv
-    report = tmp_path / "grading.xml"
-    argv = [sys.executable, *argv[1:-1], "-p", "no:cacheprovider", "-q", "shipped", "solved"]
-    run = subprocess.run(argv, cwd=tmp_path, env={**os.environ, **readme_env},
-                         capture_output=True, text=True, timeout=900)
-    assert report.exists(), run.stdout[-3000:] + run.stderr[-3000:]
-    results = _junit_results(report)
-
-    for path in NOTEBOOKS:
-        shipped = {name: ok for (cls, name), ok in results.items() if cls.startswith(f"shipped.{path.stem}")}
-        solved = {name: ok for (cls, name), ok in results.items() if cls.startswith(f"solved.{path.stem}")}
-        assert shipped and solved, f"{path.name} was not run: {run.stdout[-2000:]}"
-        failed_shipped = {name for name, ok in shipped.items() if not ok}
-        assert failed_shipped == expected_failures[path.stem], (
-            f"{path.name} in grading mode should fail exactly at its check cells")
-        assert all(solved.values()), (
-            f"{path.name} with its solutions failed at {sorted(n for n, ok in solved.items() if not ok)}")
+    for ident, index in check_cells(notebook).items():
+        outputs = notebook.cells[index].outputs
+        printed = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
+        assert printed.startswith("⬜") and printed.count("\n") == 1, (
+            f"the stored check of {ident} should print one line, ⬜ not started: {printed!r}")
+        assert not [out for out in outputs if out.output_type != "stream"], f"check {ident} shows an Out[...]"
 
 
 # ---------------------------------------------------------------- the check helper
 
 
-def test_check_reports_solved(capsys, monkeypatch):
-    monkeypatch.delenv(GRADING_VARIABLE, raising=False)
-    assert check("9.9", lambda: None) is True
-    assert "✅ Exercise 9.9 solved" in capsys.readouterr().out
+STUB = ("# Exercise 0.1: ask a lab if it is healthy\nimport requests\n\n\n"
+        "def is_healthy(url):\n    raise NotImplementedError\n")
+WRONG = "# Exercise 0.1: ask a lab if it is healthy\n\n\ndef is_healthy(url):\n    return True\n"
 
 
-@pytest.mark.parametrize("problem, shown", [
-    (NotImplementedError(), "not started"),
-    (AssertionError("the id must be a string"), "not yet: the id must be a string"),
-    (KeyError("data"), "your code raised KeyError"),
-])
-def test_check_reports_unsolved_with_hint_and_keeps_going(problem, shown, capsys, monkeypatch):
-    monkeypatch.delenv(GRADING_VARIABLE, raising=False)
+@pytest.fixture
+def fresh_student(monkeypatch):
+    """The notebook side as in a new kernel: no exercise checked, no hint shown."""
+    monkeypatch.setattr(student, "_verdicts", {})
+    monkeypatch.setattr(student, "_hints_shown", {})
+    return student
 
-    def test():
-        raise problem
 
-    assert check("9.9", test, hint="look at the data field") is False
+def test_hints_step_up_from_nothing_to_the_solutions_folder(fresh_student, capsys):
+    from labs import check, hint
+
+    hints = get_exercise("0.1").hints
+    assert hint("0.1") is None
+    assert "Hint" not in capsys.readouterr().out, "no hint before a try"
+
+    assert check("0.1", STUB) is None
+    untouched = capsys.readouterr().out
+    assert untouched.startswith("⬜") and "not started" in untouched and "Hint" not in untouched
+
+    assert check("0.1", WRONG) is None
+    first = capsys.readouterr().out
+    assert first.startswith("❌ Exercise 0.1 not solved yet:") and f"Hint 1 of {len(hints)}: {hints[0]}" in first
+    assert 'hint("0.1")' in first, "the first hint says where more help is"
+    for level in range(2, len(hints) + 1):
+        assert hint("0.1") is None
+        assert f"Hint {level} of {len(hints)}: {hints[level - 1]}" in capsys.readouterr().out
+    assert hint("0.1") is None
+    last = capsys.readouterr().out
+    assert "solutions/00_*.py" in last and "Exercise 0.1" in last and "Hint" not in last
+
+    assert check("0.1", WRONG) is None  # trying again does not start the hints over
+    assert "Hint 1 of" not in capsys.readouterr().out
+
+
+def test_a_solved_exercise_says_so_and_shows_no_hint(fresh_student, capsys):
+    from labs import check, progress
+
+    reference = solutions.load_solutions(solutions.SOLUTIONS_DIR / "00_welcome_and_setup.py")["0.1"]
+    assert check("0.1", reference) is None
     out = capsys.readouterr().out
-    assert "❌ Exercise 9.9" in out and shown in out and "Hint: look at the data field" in out
+    assert out == "✅ Exercise 0.1 solved.\n"
+    assert progress() == {"0.1": True}
 
 
-def test_check_fails_under_the_grading_switch(monkeypatch):
-    monkeypatch.setenv(GRADING_VARIABLE, "1")
+def test_check_outside_a_notebook_asks_for_the_exercise_cell_to_be_run(fresh_student, capsys):
+    from labs import check
 
-    def test():
-        raise NotImplementedError
-
-    with pytest.raises(ExerciseNotSolved, match="Exercise 9.9 is not solved"):
-        check("9.9", test)
-    assert check("9.8", lambda: None) is True  # solved exercises pass in grading mode too
+    assert check("0.1") is None  # no IPython here, so no cell was run
+    out = capsys.readouterr().out
+    assert "run your exercise cell" in out and "Hint" not in out

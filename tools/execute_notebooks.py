@@ -1,13 +1,11 @@
 """Re-execute notebooks in place (``make notebooks``), so their stored outputs are true.
 
 Strict nbval compares a fresh run against the stored outputs; run this after editing a
-notebook, then read the diff.  Grading mode is forced off: the shipped notebooks show
-their exercises as "not yet" solved.
+notebook, then read the diff.  The shipped notebooks show their exercises as not started.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,7 +25,6 @@ def execute(path: Path) -> None:
 
 
 def main(paths: list[str]) -> int:
-    os.environ.pop("SSE_KIT_GRADING", None)
     for name in paths:
         execute(Path(name))
     return 0

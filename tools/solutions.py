@@ -46,7 +46,7 @@ def load_solutions(path: Path) -> dict[str, str]:
     text = path.read_text()
     parts = SECTION_LINE.split(text)
     # parts = [preamble, id1, code1, id2, code2, ...]
-    return {ident: code.strip("\n") + "\n" for ident, code in zip(parts[1::2], parts[2::2])}
+    return {ident: code.strip("\n") + "\n" for ident, code in zip(parts[1::2], parts[2::2], strict=True)}
 
 
 def solve(notebook, solutions: dict[str, str]):

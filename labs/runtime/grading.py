@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import TextIO
 
 from labs.runtime.exercises import notebooks as nb
-from labs.runtime.webapp import REPO_ROOT
 
-SHIPPED_DIR = REPO_ROOT / "notebooks"
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "notebooks"  # the repository's own
 JOBS = 2  # exercises judged at once: each judge is one process, and this machine has two cores
 SOLVED, NOT_SOLVED, ERROR = "solved", "not solved", "error"
 MISSING = "missing"
@@ -111,7 +110,7 @@ def find_submissions(paths: list[str]) -> list[Path | Row]:
 def expected_exercises(shipped: Path) -> dict[str, str]:
     """Exercise id -> title ("Exercise 4.1: ...") for a shipped notebook, checks included."""
     notebook = nb.read_notebook(shipped)
-    titles = {ident: notebook.cells[index].source.splitlines()[0].lstrip("# ").strip()
+    titles = {ident: nb.source(notebook["cells"][index]).splitlines()[0].lstrip("# ").strip()
               for ident, index in nb.exercise_cells(notebook).items()}
     number = shipped.name.split("_")[0]
     if number.isdigit():
@@ -158,8 +157,8 @@ def judge_task(task: Task, timeout: float | None) -> Row:
     started = time.monotonic()
     if task.source is None:
         return Row(task.notebook, task.ident, task.title, MISSING,
-                   f"the submission has no exercise cell for it (a code cell tagged `exercise` whose first "
-                   f"line is `# Exercise {task.ident}`): it was deleted, or its first line changed")
+                   f"no exercise cell `# Exercise {task.ident}` (tagged `exercise`) in the submission: "
+                   "it was deleted, or its first line changed")
     try:
         get_exercise(task.ident)
         verdict = judge(task.ident, task.source, timeout)

@@ -68,11 +68,16 @@ def reaches_into_grader(source: str) -> str | None:
             name = node.id
         elif isinstance(node, ast.Attribute):
             name = node.attr
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            name = node.name  # `def check(...)` replaces a name as much as `check = ...` does
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             modules = [alias.name for alias in node.names] + [getattr(node, "module", None) or ""]
-            if any(m.split(".")[0] in _OFF_LIMITS or m.startswith("labs.runtime.exercises") for m in modules):
-                name = next(m for m in modules if m)
-        if name in _OFF_LIMITS or (name and name.startswith("labs.runtime.exercises")):
+            modules += [alias.asname or "" for alias in node.names]  # `import json as check`
+            if getattr(node, "module", None):  # `from labs.runtime import exercises`
+                modules += [f"{node.module}.{alias.name}" for alias in node.names]
+            name = next((m for m in modules if m.split(".")[0] in _OFF_LIMITS
+                         or m.startswith("labs.runtime.exercises")), None)
+        if name and (name.split(".")[0] in _OFF_LIMITS or name.startswith("labs.runtime.exercises")):
             return (f"your answer uses `{name}`, which no answer needs and which belongs to the "
                     "checking machinery; rename or remove it")
     return None
