@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import importlib
 import os
 
@@ -138,3 +139,21 @@ def new_page(browser):
     yield open_page
     for context in contexts:
         context.close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line that says so when browser tests were skipped, and why: a run can otherwise
+    pass with every browser test skipped and mention it only in the short summary."""
+    reasons: collections.Counter[str] = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        if "browser" in getattr(report, "keywords", {}):
+            reasons[_skip_reason(report)] += 1
+    for reason, count in reasons.most_common():
+        tests = "test was" if count == 1 else "tests were"
+        terminalreporter.write_sep("!", f"{count} browser {tests} SKIPPED: {reason}", yellow=True, bold=True)
+
+
+def _skip_reason(report) -> str:
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        return report.longrepr[2].removeprefix("Skipped: ")
+    return str(report.longrepr)
