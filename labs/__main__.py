@@ -46,7 +46,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = _parse_config(args.config, args.config_json)
     announce = None
     if args.classroom:
-        from labs.runtime.classroom import prepare_classroom  # noqa: WPS433 (only when asked)
+        from labs.runtime.classroom import prepare_classroom  # imported only when asked for
 
         announce = prepare_classroom(config)
     host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, default=5000, help="port (default 5000; 0 picks a free one)")
     run.add_argument("--workers", type=int, default=None,
                      help="serve with gunicorn and N gevent worker processes (default: the development server)")
-    run.add_argument("--redis", action="store_true", help="start (or use REDIS_URL) Redis even if the lab can do without")
+    run.add_argument("--redis", action="store_true",
+                     help="start (or use REDIS_URL) Redis even if the lab can do without")
     run.add_argument("--classroom", action="store_true",
                      help="bind every interface, print the URLs and a QR code, and require a publish token")
     run.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a setting for the lab")
