@@ -143,7 +143,8 @@ def test_a_notification_reaches_every_client(lab_server, clients):
     ({"json": {"message": 42}}, 400, "field 'message' must be a string"),
     ({"json": {"text": "hi"}}, 400, "missing field 'message'"),
     ({"json": {"message": "x" * (64 * 1024 + 1)}}, 413, "message too large"),
-    ({"data": b'{"message": "\\ud800"}', "headers": {"Content-Type": "application/json"}}, 400, "invalid JSON"),  # a lone surrogate
+    # a lone surrogate
+    ({"data": b'{"message": "\\ud800"}', "headers": {"Content-Type": "application/json"}}, 400, "invalid JSON"),
 ])
 def test_bad_notifications_are_refused_and_not_sent(shared_lab, clients, kwargs, status, error):
     lab = shared_lab
