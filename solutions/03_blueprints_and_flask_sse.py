@@ -24,12 +24,16 @@ def make_admin_blueprint():
 import redis
 
 
-def count_listeners(redis_url, channel="sse"):
-    client = redis.Redis.from_url(redis_url)
+def audience(redis_url, prefix):
+    # decode_responses=True: channel names come back as str, not bytes.
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        # PUBSUB NUMSUB answers [(channel, count)]: every subscriber, in every process.
-        ((_name, count),) = client.pubsub_numsub(channel)
-        return int(count)
+        # PUBSUB CHANNELS lists the channels with at least one subscriber, matching a glob pattern.
+        channels = client.pubsub_channels(prefix + "*")
+        if not channels:
+            return {}
+        # PUBSUB NUMSUB counts them all in one round trip, in every process that subscribed.
+        return {name: int(count) for name, count in client.pubsub_numsub(*channels)}
     finally:
         client.close()
 
