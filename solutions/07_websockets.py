@@ -5,6 +5,9 @@ Each section replaces the code of the exercise cell with the same number
 """
 
 # %% Exercise 7.1
+import base64
+import hashlib
+
 WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -14,6 +17,9 @@ def websocket_accept(key):
     return base64.b64encode(digest).decode("ascii")
 
 # %% Exercise 7.2
+import socketio
+
+
 def notification_client(url, inbox):
     client = socketio.Client(reconnection=False)
 
@@ -22,6 +28,8 @@ def notification_client(url, inbox):
         inbox.append(data["message"])
 
     # Register handlers before connecting, so no event can arrive before its handler.
+    # The lab refuses HTTP long-polling (a session spread over many requests), so ask
+    # for the WebSocket transport from the start.
     client.connect(url, transports=["websocket"])
     return client
 
