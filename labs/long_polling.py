@@ -3,17 +3,21 @@
 The course notes answer a long poll from one shared ``queue.Queue``: ``get()`` hands
 each message to exactly one waiting client, so with three clients each sees about a
 third of the messages.  Here every client reads the same log (:mod:`labs.runtime.message_log`,
-shared with the ``polling`` lab) from its own cursor, and a publish wakes *every*
-waiting request (``Condition.notify_all``, or Redis pub/sub across processes).
+as in the ``polling`` lab) from its own cursor, and a publish wakes *every* waiting
+request (``Condition.notify_all`` in :mod:`labs.runtime.event_log`, or, across
+processes, each process's Redis listener).
 
 - ``GET /updates?since=CURSOR&timeout=S`` answers at once when messages after the
   cursor exist; otherwise it holds the request until one arrives or ``S`` seconds pass
   (then ``{"messages": [], "cursor": CURSOR, "timed_out": true}``).  ``timeout=0``
   never waits; the timeout is capped at ``MAX_TIMEOUT`` (30 s: below the idle limits
-  of common proxies and load balancers, which would otherwise cut the request).
-- ``POST /send_notification`` and ``GET /stats`` as in the ``polling`` lab; ``/stats``
-  adds ``waiting`` (requests held right now) and this process's OS thread count and
-  memory, to show what a held request costs.
+  of common proxies and load balancers, which would otherwise cut the request).  A
+  cursor ahead of the log (the server restarted) is answered at once, with everything
+  the log holds and ``"gap": {"reason": "ids restarted", ...}``, as in ``polling``.
+- ``POST /send_notification`` and ``GET /stats`` as in the ``polling`` lab
+  (:mod:`labs.runtime.polling_routes`); ``/stats`` adds ``waiting`` (requests held
+  right now) and this process's OS thread count and memory, to show what a held
+  request costs.
 
 A held request occupies whatever the server gives each request.  Under the threaded
 development server that is an OS thread (about 8 MB of reserved stack, real memory in
@@ -28,11 +32,10 @@ from __future__ import annotations
 
 import re
 
-from flask import current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from labs.runtime.errors import ApiError
-from labs.runtime.message_log import create_counters, create_log
-from labs.polling import add_common_routes, read_client, read_cursor
+from labs.runtime.polling_routes import install, polling_lab, read_client, read_cursor
 from labs.runtime.webapp import create_lab_app
 
 DEFAULT_TIMEOUT = 25.0
@@ -69,36 +72,37 @@ def process_stats() -> dict[str, int]:
     return numbers
 
 
+bp = Blueprint("long_polling", __name__)
+
+
+@bp.get("/updates")
+def updates():
+    lab = polling_lab()
+    since = read_cursor()
+    timeout = read_timeout()
+    client = read_client()
+    lab.counters.seen(client)  # now, so that /stats counts it while it is held
+    page = lab.log.read(since)
+    if page.empty and timeout > 0:  # nothing to say yet: hold the request
+        lab.counters.incr("waiting")
+        try:
+            page = lab.log.wait(since, timeout)
+        finally:
+            lab.counters.incr("waiting", -1)
+    timed_out = page.empty
+    lab.counters.count_request(client, "timeouts" if timed_out else "with_messages")
+    body = page.body()
+    body["timed_out"] = timed_out
+    response = jsonify(body)
+    # A held answer is about this moment only: no cache may keep it.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def create_app(config=None):
     app = create_lab_app("long_polling", config)
     # A held client is silent for up to a whole timeout: count it as a client for longer.
     app.config.setdefault("CLIENT_WINDOW", float(app.config.get("MAX_TIMEOUT", MAX_TIMEOUT)) + 5)
-    log = create_log(app.config, "long_polling")
-    counters = create_counters(app.config, "long_polling")
-    add_common_routes(app, log, counters, ("requests", "with_messages", "timeouts", "waiting"),
-                      extra_stats=process_stats)
-
-    @app.get("/updates")
-    def updates():
-        since = read_cursor()
-        timeout = read_timeout()
-        client = read_client()
-        counters.seen(client)  # now, so that /stats counts it while it is held
-        page = log.read(since)
-        held = page.empty and timeout > 0
-        if held:
-            counters.incr("waiting")
-            try:
-                page = log.wait(since, timeout)
-            finally:
-                counters.incr("waiting", -1)
-        timed_out = page.empty
-        counters.count_request(client, "timeouts" if timed_out else "with_messages")
-        body = page.body()
-        body["timed_out"] = timed_out
-        response = jsonify(body)
-        # A held answer is about this moment only: no cache may keep it.
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
+    install(app, counter_names=("requests", "with_messages", "timeouts", "waiting"), extra_stats=process_stats)
+    app.register_blueprint(bp)
     return app

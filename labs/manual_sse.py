@@ -1,18 +1,30 @@
-"""Lab ``manual_sse``: Server-Sent Events by hand, without a Blueprint.
+"""Lab ``manual_sse``: Server-Sent Events by hand, without a Blueprint library.
 
 The course notes sum it up as "Response generator + queue".  That is the core, and ten
-lines of it work in a demo.  This lab is what the same idea needs in production; the
-broker is in :mod:`labs.runtime.broker` and the streaming generator in :mod:`labs.runtime.sse_response`
-(the ``webhooks`` lab streams through the same two):
+lines of it work in a demo.  This lab is what the same idea needs in production.  It is
+built from three pieces; read them in this order:
+
+1. this module: the routes;
+2. :mod:`labs.runtime.sse_response`, **the by-hand core**: each reader's bounded queue
+   (``Subscriber``) and the generator that streams it (``event_stream``), the code
+   notebook 04 builds up to (the ``webhooks`` lab streams through it too);
+3. :mod:`labs.runtime.broker` (fan-out: every reader's queue gets every message) on
+   :mod:`labs.runtime.event_log` (ids, the bounded history, and the catch-up rule for
+   a returning reader, the same in every lab).
+
+What a reader gets:
 
 - ``GET /stream``: a streaming ``Response`` (``text/event-stream``) whose generator
   reads this reader's own bounded queue and writes each message as
   ``event: notify`` / ``id: N`` / ``data: {"message": ...}``;
-- a ``retry:`` hint when a reader connects, and an ``id:`` on every event, so the
-  browser reconnects by itself and says where it was (``Last-Event-ID``; the query
-  parameter ``?lastEventId=`` does the same for clients that cannot set headers);
-- a replay of what the reader missed, from a bounded history, or an explicit
-  ``event: gap`` when some of it is older than the history;
+- a ``retry:`` hint when it connects, and an ``id:`` on every event, so the browser
+  reconnects by itself and says where it was (``Last-Event-ID``; the query parameter
+  ``?lastEventId=`` does the same for clients that cannot set headers);
+- a replay of what it missed, from a bounded history, or an explicit ``event: gap``
+  when some of it is lost: older than the history (``missed`` says how many), or an id
+  ahead of the newest one because the server restarted and its ids started again
+  (``"ids restarted"``: everything kept is replayed; never an error, which would stop
+  ``EventSource`` for good);
 - a keep-alive comment every ``KEEPALIVE_SECONDS`` of silence: proxies close quiet
   connections, and a generator only learns that its reader left when it next writes;
 - cleanup: however a stream ends, its subscription and queue are released (``GET
@@ -32,58 +44,85 @@ Config: ``KEEPALIVE_SECONDS`` (15), ``RETRY_MS`` (3000), ``HISTORY`` (1000),
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Blueprint, Flask, current_app, jsonify
 
-from labs.runtime.broker import create_broker
+from labs.runtime.broker import Broker, create_broker
 from labs.runtime.errors import REDIS_DOWN, ApiError
 from labs.runtime.notify import check_publish_token, read_notification
 from labs.runtime.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, StreamCounter, stream_response
 from labs.runtime.webapp import create_lab_app
 
 
+@dataclass
+class ManualSse:
+    """Everything the lab keeps between requests: ``app.extensions["manual_sse"]``."""
+
+    broker: Broker
+    keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
+    retry_ms: int = DEFAULT_RETRY_MS
+    streams: StreamCounter = field(default_factory=StreamCounter)  # open streams in this process
+
+
+def lab() -> ManualSse:
+    return current_app.extensions["manual_sse"]
+
+
+bp = Blueprint("manual_sse", __name__)
+
+
+@bp.post("/send_notification")
+def send_notification():
+    message = read_notification()  # every check first: nothing is half-published
+    published = lab().broker.publish(message)
+    return jsonify(status="published", id=published.id)
+
+
+@bp.get("/stream")
+def stream():
+    state = lab()
+    # Checked before the 200 starts: inside the stream no error can become JSON.
+    state.broker.check()
+    return stream_response(state.broker, state.streams, keepalive_seconds=state.keepalive_seconds,
+                           retry_ms=state.retry_ms)
+
+
+@bp.get("/stats")
+def stats():
+    state = lab()
+    # Counts are this process's (with several workers, the one that answered);
+    # last_id and history come from the broker's log, so with Redis they are global.
+    return jsonify(clients=state.streams.count, pid=os.getpid(), keepalive_seconds=state.keepalive_seconds,
+                   **state.broker.stats())
+
+
+@bp.post("/disconnect_all")
+def disconnect_all():
+    # For demos and tests: what a deploy or an impatient proxy does to every stream.
+    check_publish_token()
+    return jsonify(disconnected=lab().broker.cut_all())
+
+
+def redis_down(exc):
+    # Nothing was published (the id and the history entry are one atomic step in
+    # Redis); the lab keeps running and serves again as soon as Redis is back.
+    return jsonify(ApiError(503, REDIS_DOWN, "no answer from Redis; nothing was published, "
+                            "try again when Redis is back").body()), 503
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = create_lab_app("manual_sse", config)
     broker = create_broker(app.config)
-    app.extensions["manual_sse"] = broker
-    keepalive_seconds = float(app.config.get("KEEPALIVE_SECONDS", DEFAULT_KEEPALIVE_SECONDS))
-    retry_ms = int(app.config.get("RETRY_MS", DEFAULT_RETRY_MS))
-    streams = StreamCounter()
-
-    @app.post("/send_notification")
-    def send_notification():
-        message = read_notification()  # every check first: nothing is half-published
-        published = broker.publish(message)
-        return jsonify(status="published", id=published.id)
-
-    @app.get("/stream")
-    def stream():
-        # Checked before the 200 starts: inside the stream no error can become JSON.
-        broker.check()
-        return stream_response(broker, streams, keepalive_seconds=keepalive_seconds, retry_ms=retry_ms)
-
-    @app.get("/stats")
-    def stats():
-        # Counts are this process's (with several workers, the one that answered);
-        # last_id and history come from the broker, so with Redis they are global.
-        return jsonify(clients=streams.count, pid=os.getpid(), keepalive_seconds=keepalive_seconds,
-                       **broker.stats())
-
-    @app.post("/disconnect_all")
-    def disconnect_all():
-        # For demos and tests: what a deploy or an impatient proxy does to every stream.
-        check_publish_token()
-        return jsonify(disconnected=broker.cut_all())
-
+    app.extensions["manual_sse"] = ManualSse(
+        broker,
+        keepalive_seconds=float(app.config.get("KEEPALIVE_SECONDS", DEFAULT_KEEPALIVE_SECONDS)),
+        retry_ms=int(app.config.get("RETRY_MS", DEFAULT_RETRY_MS)),
+    )
+    app.register_blueprint(bp)
     if broker.kind == "redis":
         import redis
 
-        @app.errorhandler(redis.RedisError)
-        def redis_down(exc):
-            # Nothing was published (the id and the history entry are one atomic step in
-            # Redis); the lab keeps running and serves again as soon as Redis is back.
-            return jsonify(ApiError(503, REDIS_DOWN, "no answer from Redis; nothing was published, "
-                                    "try again when Redis is back").body()), 503
-
+        app.register_error_handler(redis.RedisError, redis_down)
     return app

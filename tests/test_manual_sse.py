@@ -6,7 +6,6 @@ Chromium where marked).  Waits are bounded; nothing asserts on timings.
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import uuid
@@ -16,9 +15,11 @@ import pytest
 import requests
 
 from labs import EventStream
-from labs.runtime.broker import Message, plan_replay
+from labs.runtime.broker import Broker
+from labs.runtime.event_log import MemoryEventLog
 from labs.runtime.notify import MAX_MESSAGE_BYTES
 from labs.runtime.processes import wait_until
+from labs.runtime.sse_response import Subscriber
 
 # Short keep-alives and retries so that disconnects are noticed, and browsers come
 # back, within a second or so.
@@ -165,17 +166,25 @@ def test_an_id_from_before_a_restart_of_the_memory_broker_gives_a_gap(lab_server
     assert (replayed.type, replayed.id, replayed.json()) == ("notify", "1", {"message": "new"})
 
 
-def test_replay_plan_covers_every_case():
-    history = [Message.make(i, f"m{i}") for i in (4, 5, 6)]
-    assert plan_replay(None, 6, history).messages == []
-    assert [m.id for m in plan_replay("4", 6, history).messages] == [5, 6]
-    assert [m.id for m in plan_replay("3", 6, history).messages] == [4, 5, 6]
-    assert plan_replay("3", 6, history).gap is None
-    assert plan_replay("6", 6, history).messages == []
-    assert plan_replay("1", 6, history).gap["missed"] == 2
+def test_the_replay_the_stream_plans_covers_every_case():
+    log = MemoryEventLog(history=3)
+    broker = Broker(log)
+    for i in range(1, 7):
+        broker.publish(f"m{i}")  # ids 1..6; the history keeps 4, 5, 6
+
+    def replay(last_event_id):
+        return broker.open(Subscriber(broker.queue_size), last_event_id)
+
+    assert replay(None).messages == [] and replay(None).position == 6  # a new reader: live only
+    assert [m.id for m in replay("4").messages] == [5, 6]
+    assert [m.id for m in replay("3").messages] == [4, 5, 6] and replay("3").gap is None
+    assert replay("6").messages == [] and replay("6").gap is None
+    assert replay("1").gap == {"reason": "older than the history", "missed": 2, "last_event_id": "1"}
+    assert replay("7").gap["reason"] == "ids restarted"
     for odd in ("7", "abc", "-1", "1.5", "", "9" * 40):
-        replay = plan_replay(odd, 6, history)
-        assert replay.gap is not None and [m.id for m in replay.messages] == [4, 5, 6], odd
+        planned = replay(odd)
+        assert planned.gap is not None and [m.id for m in planned.messages] == [4, 5, 6], odd
+        assert planned.gap["missed"] is None, odd
 
 
 # --------------------------------------------------------------------------- keep-alive and cleanup
@@ -298,7 +307,8 @@ BAD_NOTIFICATIONS = {
     "not a string": ({"json": {"message": 42}}, 400),
     "blank": ({"json": {"message": "   "}}, 400),
     "lone surrogate": ({"data": b'{"message": "\\udc00 hi"}', "headers": {"Content-Type": "application/json"}}, 400),
-    "nested too deeply": ({"data": b"[" * 100_000 + b"]" * 100_000, "headers": {"Content-Type": "application/json"}}, 400),
+    "nested too deeply": ({"data": b"[" * 100_000 + b"]" * 100_000,
+                           "headers": {"Content-Type": "application/json"}}, 400),
     "over 64 KiB": ({"json": {"message": LONG}}, 413),
     "over 1 MiB": ({"data": b"x" * (1024 * 1024 + 1), "headers": {"Content-Type": "application/json"}}, 413),
 }

@@ -119,11 +119,14 @@ def test_github_signature_covers_every_byte():
 
 
 def test_a_reader_that_cannot_keep_up_is_cut_not_buffered():
-    # The lab's fan-out is labs.runtime.broker's: each reader's queue is bounded.
+    # The lab's fan-out is labs.runtime.broker's: each reader's queue (sse_response's) is bounded.
     from labs.runtime.broker import MemoryBroker
+    from labs.runtime.sse_response import Subscriber
 
     hub = MemoryBroker(history=10, queue_size=3)
-    (slow, _), (fast, _) = hub.open(), hub.open()
+    slow, fast = Subscriber(hub.queue_size), Subscriber(hub.queue_size)
+    for reader in (slow, fast):
+        hub.open(reader)
     for number in range(3):
         hub.publish(f"block {number}")
         assert [m.text for m in fast.get_batch(0, 10)] == [f"block {number}"]

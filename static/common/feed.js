@@ -1,5 +1,5 @@
 // What the polling and long-polling pages share: a client id, the counters, and how a
-// notification is shown.  Message text is untrusted: it only ever goes in textContent.
+// notification (or a gap in them) is shown.  Message text is untrusted: it only ever goes in textContent.
 "use strict";
 
 const Feed = (() => {
@@ -36,9 +36,17 @@ const Feed = (() => {
     return item;
   }
 
-  function missed(list, n) {
-    Lab.addItem(list, `${n} older message(s) fell out of the server's history before this page asked for them`, "error");
-    count("missed", n);
+  // The answer could not be complete ("gap" in it): messages fell out of the server's
+  // history before this page asked for them, or our cursor was ahead of the log because
+  // the server restarted and its ids started again.  Say so rather than skip it.
+  function gap(list, info) {
+    const known = typeof info.missed === "number";
+    const what = known ? `${info.missed} older message(s)` : "some messages";
+    const why = info.reason === "ids restarted"
+      ? "the server restarted and its ids started again; here is what it has now"
+      : "they fell out of the server's history before this page asked for them";
+    Lab.addItem(list, `⚠ ${what} could not be shown: ${why}`, "error");
+    if (known) count("missed", info.missed);
   }
 
   function short(text, limit = 240) {
@@ -59,5 +67,5 @@ const Feed = (() => {
   }
 
   for (const node of document.querySelectorAll("[id^=count-]")) node.textContent = "0";
-  return { $, clientId, count, counts, bodyBytes, show, missed, short, wirePublishForm };
+  return { $, clientId, count, counts, bodyBytes, show, gap, short, wirePublishForm };
 })();

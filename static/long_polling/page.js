@@ -37,15 +37,8 @@
     let data = null;
     try { data = JSON.parse(text); } catch (e) { /* shown below as it came */ }
     Lab.wire("in", `${response.status} (${bytes} bytes) ${Feed.short(text)}`);
-    if (!response.ok || data === null) {
-      if (response.status === 400 && data && typeof data.cursor === "number") {
-        cursor = data.cursor;  // the server restarted: continue from its newest message
-        $("cursor").textContent = String(cursor);
-        return true;
-      }
-      return false;
-    }
-    if (data.missed) Feed.missed(list, data.missed);
+    if (!response.ok || data === null) return false;
+    if (data.gap) Feed.gap(list, data.gap);
     for (const record of data.messages) Feed.show(list, record);
     if (data.messages.length === 0) count("empty");
     cursor = data.cursor;

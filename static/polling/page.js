@@ -39,17 +39,11 @@
     try { data = JSON.parse(text); } catch (e) { /* shown below as it came */ }
     if (!response.ok || data === null) {
       Lab.wire("in", `${response.status} ${Feed.short(text)}`);
-      if (response.status === 400 && data && typeof data.cursor === "number") {
-        // The server restarted and its log is shorter than our cursor: start over there.
-        cursor = data.cursor;
-        etag = null;
-        $("cursor").textContent = String(cursor);
-      }
       return false;
     }
     Lab.wire("in", `${response.status} (${bytes} bytes) ${Feed.short(text)}`);
     etag = response.headers.get("ETag");
-    if (data.missed) Feed.missed(list, data.missed);
+    if (data.gap) Feed.gap(list, data.gap);
     for (const record of data.messages) Feed.show(list, record);
     if (data.messages.length === 0) count("empty");
     cursor = data.cursor;
