@@ -1,11 +1,16 @@
 """Reference answers for notebooks/08_webhooks.ipynb (one section per exercise)."""
 
 # %% Exercise 8.1
+import hashlib
+import hmac
+
+
 def verify_github_signature(secret: bytes, body: bytes, header: str | None) -> bool:
-    if not header:
+    if not header or not header.startswith("sha256="):
         return False
     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     # Constant time: how long this takes says nothing about how much of `header` was right.
+    # (Both sides as bytes: compare_digest refuses str with non-ASCII characters.)
     return hmac.compare_digest(header.encode(), expected.encode())
 
 # %% Exercise 8.2
@@ -14,6 +19,11 @@ def verify_github_signature(secret: bytes, body: bytes, header: str | None) -> b
 ANSWER = "b"
 
 # %% Exercise 8.3
+import base64
+import hashlib
+import hmac
+
+
 def standard_webhooks_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed_content = f"{msg_id}.{timestamp}.".encode() + body
