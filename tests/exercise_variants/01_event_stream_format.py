@@ -158,8 +158,9 @@ prediction = [(e.type, e.data, e.id) for e in decode(
 # %% Exercise 1.2 wrong: the right literal, but the decoder was run in the same cell to get it
 from labs.runtime.sse import decode
 
-print(decode(b"event: notify\ndata:first\ndata:  second\n\nid: 7\n\nevent: update\n\ndata: third\r\nData: shouted\r\n\r\n"
-             b": ping\nretry: 1000\n\nid\ndata\n\nevent: lost\ndata: never finished"))
+print(decode(b"event: notify\ndata:first\ndata:  second\n\nid: 7\n\nevent: update\n\n"
+             b"data: third\r\nData: shouted\r\n\r\n: ping\nretry: 1000\n\n"
+             b"id\ndata\n\nevent: lost\ndata: never finished"))
 prediction = [("notify", "first\n second", ""), ("message", "third", "7"), ("message", "", "")]
 
 # %% Exercise 1.2 wrong: both spaces kept after "data:"
