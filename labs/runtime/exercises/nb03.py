@@ -145,11 +145,11 @@ def _why_no_event(published: str) -> str:
     try:
         shape = json.loads(published)
     except ValueError:
-        return (f"you published {published[:200]!r}, which is not JSON: flask-sse's stream reads every "
-                "Redis message as JSON, and ended instead")
-    return (f"you published {published[:200]!r}; flask-sse's stream could not make an event of it and "
-            f"ended. It expects the JSON object sse.publish writes (look at what the spy received in "
-            f"section 4){'' if isinstance(shape, dict) else ', and yours is not even an object'}")
+        return (f"you published {published[:200]!r}, which is not JSON, and flask-sse's stream reads "
+                "every Redis message as JSON")
+    return (f"you published {published[:200]!r}, and flask-sse's stream made no event of it. It expects "
+            f"the JSON object sse.publish writes (look at what the spy received in section 4)"
+            f"{'' if isinstance(shape, dict) else ', and yours is not even an object'}")
 
 
 def _check_event(stream, message: str, published: str) -> None:
