@@ -21,14 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from labs.runtime.exercises.notebooks import (  # noqa: F401 (re-exported for the tests)
-    CHECK_CALL,
-    EXERCISE_LINE,
-    check_cells,
-    exercise_cells,
-    exercise_id,
-    tags,
-)
+from labs.runtime.exercises.notebooks import exercise_cells
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS_DIR = ROOT / "solutions"

@@ -1,5 +1,0 @@
-"""The tests of test_exercise_checks.py, on notebooks 05-09 (a file per xdist worker)."""
-
-from test_exercise_checks import *  # noqa: F403 (the same tests, the same fixture and hook)
-
-NUMBERS = range(5, 10)  # the notebooks this file covers
