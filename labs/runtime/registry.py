@@ -53,6 +53,8 @@ LABS: dict[str, Lab] = {
         Lab("webhooks", "Signed, replay-safe webhook receivers that push into an SSE stream.",
             "08_webhooks", single_process="it remembers delivery ids, and holds its stream, in one process's "
             "memory: with several workers a retried delivery could be pushed twice"),
+        Lab("token_stream", "An LLM-style token stream: POST a prompt, read tokens with fetch, [DONE], errors "
+            "in-band, and the generator stops when its reader goes.", "12_auth_cors_and_fetch_streaming"),
     ]
 }
 

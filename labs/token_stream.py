@@ -1,0 +1,305 @@
+"""Lab ``token_stream``: an LLM-style token stream, a POST answered with ``text/event-stream``.
+
+This is how most SSE on the web looks today: a chat page sends its prompt with
+``fetch("/generate", {method: "POST", body: ...})`` and reads the answer token by token
+from ``response.body``.  ``EventSource`` cannot do it at all (it only sends GET, with no
+body and no headers of its own), so the page reads the stream itself: see
+``static/common/fetch-stream.js`` (the browser's side) and :mod:`labs.runtime.token_client`
+(Python's), both on the kit's one decoder.
+
+The wire, for ``POST /generate`` with ``{"prompt": "Hi", "max_tokens": 3}``::
+
+    HTTP/1.1 200 OK
+    Content-Type: text/event-stream; charset=utf-8
+
+    : generating
+
+    data: {"index": 0, "token": "Hello"}
+
+    data: {"index": 1, "token": " café"}
+
+    data: {"index": 2, "token": " 🙂"}
+
+    data: [DONE]
+
+Read the module in this order:
+
+1. :class:`FakeModel`: a deterministic stand-in for a language model (no download): the
+   same prompt always gives the same tokens, among them multi-byte characters ("é", "€",
+   "🙂") so that a client that splits a UTF-8 character across two network chunks shows it.
+   A prompt containing the word ``overload`` makes it fail after ``FAIL_AT`` tokens.
+2. ``POST /generate``: **everything is checked before the stream starts** (content type,
+   JSON, fields, sizes, ranges), because that is the last moment a 4xx JSON answer is
+   possible.  Once the first byte of the 200 has gone, the status cannot change: an error
+   after that is an ``event: error`` with a JSON body, and the stream still ends cleanly.
+3. :func:`token_events`: the generator, one event per token at a steady pace
+   (``TOKEN_INTERVAL`` seconds), then ``data: [DONE]``.
+4. **Stopping when the reader goes.**  A server learns that its client left in two ways:
+   a write fails (but only a *later* write: the first write after the client closed still
+   succeeds, the peer answers it with a reset, and the write after that raises), or the
+   socket says so (it becomes readable, and reading it gives end-of-file).  The generator
+   looks at the socket before every token (:func:`client_gone`) and writes small events at
+   a steady pace, so either way it stops within a token or two, never generating for
+   nobody.  A real model pays for every token in GPU time; this is what that saves.
+   ``GET /stats`` shows it: ``generating`` (streams generating right now) and
+   ``tokens_sent`` (a running total that stops growing when the readers are gone).
+
+Request fields: ``prompt`` (a non-empty string, at most ``MAX_PROMPT_CHARS`` characters),
+``max_tokens`` (a whole number from 1 to ``MAX_TOKENS``), and optionally ``line_ending``
+(``"lf"``, the default, or ``"crlf"`` as sse-starlette writes, or ``"cr"``): the format
+allows all three, and a client must handle a CR and its LF arriving in different chunks.
+
+Config: ``TOKEN_INTERVAL`` (0.1 s), ``MAX_TOKENS`` (500), ``MAX_PROMPT_CHARS`` (2000),
+``FAIL_AT`` (3), ``WATCH_SOCKET`` (True; False leaves only failed writes to tell).  Works on
+the development server and under gunicorn + gevent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+
+from labs.runtime.errors import ApiError
+from labs.runtime.notify import parse_json_object, read_message
+from labs.runtime.sse import encode_event
+from labs.runtime.webapp import create_lab_app
+
+TOKEN_INTERVAL = 0.1        # seconds between two tokens
+MAX_TOKENS = 500            # the most a request may ask for
+MAX_PROMPT_CHARS = 2000     # a longer prompt is refused (413) before anything is generated
+FAIL_AT = 3                 # tokens sent before a prompt with the trigger word fails
+TRIGGER_WORD = "overload"   # a prompt containing it makes the fake model fail mid-stream
+DONE = "[DONE]"             # the last event's data: the stream ended normally
+LINE_ENDINGS = {"lf": "\n", "crlf": "\r\n", "cr": "\r"}
+FIELDS = ("prompt", "max_tokens", "line_ending")
+EXAMPLE = '{"prompt": "Tell me about SSE", "max_tokens": 20}'
+
+log = logging.getLogger("labs.token_stream")
+bp = Blueprint("token_stream", __name__)
+
+
+# --------------------------------------------------------------------------- the fake model
+
+# Words the model picks from.  Several are one multi-byte character on their own ("é" is
+# 2 bytes of UTF-8, "€" 3, "🙂" 4), so their bytes are easily cut apart by a network chunk.
+VOCABULARY = (
+    " the", " stream", " event", " data", " token", " server", " browser", " reads", " writes",
+    " é", "€", " 🙂", " café", " naïve", " Grüße", " 日本語", " señor", " 5 €", " ok",
+    ",", ".", ":", " and", " then", "\n", " line\nbreak", " \"quoted\"", " {json}",
+)
+
+
+class ModelFailed(RuntimeError):
+    """The model stopped in the middle of an answer (here: on purpose, for the lesson)."""
+
+
+@dataclasses.dataclass
+class FakeModel:
+    """A deterministic stand-in for a language model: ``iter(model)`` gives its tokens.
+
+    The tokens depend only on the prompt (a generator seeded with the prompt's SHA-256),
+    so a test or a notebook can predict them, and two clients reading the same prompt
+    must decode the same text.
+    """
+
+    prompt: str
+    max_tokens: int
+    fail_at: int = FAIL_AT
+
+    def tokens(self) -> list[str]:
+        """All the tokens this prompt gives, without waiting (what a client should decode)."""
+        seed = int.from_bytes(hashlib.sha256(self.prompt.encode("utf-8")).digest()[:8], "big")
+        rng = random.Random(seed)
+        words = [" " + word for word in self.prompt.split()[:20]] or [" hello"]
+        first = words[0].lstrip().capitalize()
+        return [first] + [rng.choice(VOCABULARY + tuple(words)) for _ in range(self.max_tokens - 1)]
+
+    def fails(self) -> bool:
+        return TRIGGER_WORD in self.prompt.lower()
+
+    def __iter__(self) -> Iterator[str]:
+        for index, token in enumerate(self.tokens()):
+            if self.fails() and index == self.fail_at:
+                raise ModelFailed(f"the fake model was told to fail ({TRIGGER_WORD!r} is in the prompt) "
+                                  f"after {self.fail_at} tokens")
+            yield token
+
+
+# --------------------------------------------------------------------------- state
+
+@dataclasses.dataclass
+class TokenStream:
+    """Everything the lab keeps between requests: ``app.extensions["token_stream"]``."""
+
+    interval: float
+    max_tokens: int
+    max_prompt_chars: int
+    fail_at: int
+    watch_socket: bool = True  # look at the socket before each token (False: learn only from failed writes)
+    generating: int = 0      # generators running right now
+    tokens_sent: int = 0     # tokens handed to the server, all streams together
+    outcomes: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {"done": 0, "client gone": 0, "error": 0})
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TokenStream:
+        return cls(interval=float(config.get("TOKEN_INTERVAL", TOKEN_INTERVAL)),
+                   max_tokens=int(config.get("MAX_TOKENS", MAX_TOKENS)),
+                   max_prompt_chars=int(config.get("MAX_PROMPT_CHARS", MAX_PROMPT_CHARS)),
+                   fail_at=int(config.get("FAIL_AT", FAIL_AT)),
+                   watch_socket=bool(config.get("WATCH_SOCKET", True)))
+
+    def count(self, *, generating: int = 0, tokens: int = 0, outcome: str | None = None) -> None:
+        with self.lock:
+            self.generating += generating
+            self.tokens_sent += tokens
+            if outcome is not None:
+                self.outcomes[outcome] += 1
+
+
+def lab() -> TokenStream:
+    return current_app.extensions["token_stream"]
+
+
+# --------------------------------------------------------------------------- the request
+
+def read_generate_request(state: TokenStream) -> tuple[str, int, str]:
+    """``(prompt, max_tokens, line ending)`` from the request, or the 4xx ApiError saying why."""
+    if not request.is_json:
+        raise ApiError(415, "unsupported content type",
+                       f"expected 'Content-Type: application/json', got {request.content_type or 'none'!r}")
+    data = parse_json_object(request.get_data(cache=True), example=EXAMPLE)
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0]!r}", f"the fields are {', '.join(FIELDS)}")
+    prompt = read_message(data, "prompt")
+    if len(prompt) > state.max_prompt_chars:
+        raise ApiError(413, "prompt too long",
+                       f"{len(prompt)} characters; the limit is {state.max_prompt_chars}")
+    if "max_tokens" not in data:
+        raise ApiError(400, "missing field 'max_tokens'", f"send {EXAMPLE}")
+    max_tokens = data["max_tokens"]
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+        raise ApiError(400, "field 'max_tokens' must be a whole number",
+                       f"got {json.dumps(max_tokens)[:40]}")
+    if not 1 <= max_tokens <= state.max_tokens:
+        raise ApiError(400, "field 'max_tokens' is out of range",
+                       f"got {max_tokens}; ask for 1 to {state.max_tokens} tokens")
+    ending = data.get("line_ending", "lf")
+    if ending not in LINE_ENDINGS:
+        raise ApiError(400, "field 'line_ending' must be one of " + ", ".join(map(repr, LINE_ENDINGS)),
+                       f"got {json.dumps(ending)[:40]}")
+    return prompt, max_tokens, LINE_ENDINGS[ending]
+
+
+@bp.post("/generate")
+def generate():
+    state = lab()
+    # Every check happens here, before the Response exists: after its first byte, the
+    # status is 200 for good and no error can become a 4xx JSON answer any more.
+    prompt, max_tokens, line_ending = read_generate_request(state)
+    model = FakeModel(prompt, max_tokens, state.fail_at)
+    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    if not state.watch_socket:
+        sock = None  # for the lesson: then only a failed write tells the generator its reader left
+    body = token_events(state, model, sock, line_ending)
+    return Response(body, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# --------------------------------------------------------------------------- the stream
+
+def client_gone(sock: socket.socket | None) -> bool:
+    """True when the client has closed its side of the connection.
+
+    The request was read whole before the stream began, so a connection that turns
+    readable now has nothing more to say: reading it gives end-of-file (the client
+    closed) or fails (the connection was reset).  ``MSG_PEEK`` looks without taking.
+    Works on both servers (under gevent, ``select`` is gevent's and does not block).
+    """
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
+    except (OSError, ValueError):  # reset, or already closed under us
+        return True
+
+
+def token_events(state: TokenStream, model: FakeModel, sock, line_ending: str = "\n") -> Iterator[bytes]:
+    """The body of one ``POST /generate`` answer: a comment, the tokens, then ``[DONE]``.
+
+    However it ends (done, failed, or the server closing it because a write failed),
+    its ``finally`` counts it out of ``generating``.
+    """
+
+    def wire(text: str) -> bytes:
+        return text.replace("\n", line_ending).encode("utf-8")
+
+    state.count(generating=1)
+    outcome = "client gone"  # unless the loop below reaches the end
+    try:
+        yield wire(encode_event(comment="generating"))  # the 200 and its headers go out now
+        for index, token in enumerate(model):
+            time.sleep(state.interval)  # the model "thinking": here, a steady pace
+            if client_gone(sock):
+                return  # nobody is reading: stop before paying for another token
+            # ensure_ascii=False: the UTF-8 bytes of "é" go on the wire, as real APIs send them.
+            yield wire(encode_event(json.dumps({"index": index, "token": token}, ensure_ascii=False)))
+            state.count(tokens=1)  # the server came back for more: the write went through
+        yield wire(encode_event(DONE))
+        outcome = "done"
+    except ModelFailed as exc:
+        outcome = "error"
+        yield wire(error_event("model failed", str(exc)))
+    except Exception:  # never a broken stream, never a trace: say it in-band and end
+        log.exception("the token stream failed")
+        outcome = "error"
+        yield wire(error_event("internal error", "the model failed; see the lab server's log"))
+    finally:
+        state.count(generating=-1, outcome=outcome)
+
+
+def error_event(error: str, detail: str) -> str:
+    """``event: error`` with a JSON body: how a stream that has started reports a failure."""
+    return encode_event(json.dumps({"error": error, "detail": detail}, ensure_ascii=False), event="error")
+
+
+# --------------------------------------------------------------------------- the rest
+
+@bp.get("/stats")
+def stats():
+    state = lab()
+    with state.lock:
+        return jsonify(generating=state.generating, tokens_sent=state.tokens_sent, clients=state.generating,
+                       outcomes=dict(state.outcomes), token_interval=state.interval, max_tokens=state.max_tokens,
+                       watch_socket=state.watch_socket)
+
+
+@bp.post("/tokens")
+def tokens():
+    """What ``POST /generate`` would stream for the same request, in one JSON answer (for checks)."""
+    state = lab()
+    prompt, max_tokens, _ = read_generate_request(state)
+    model = FakeModel(prompt, max_tokens, state.fail_at)
+    planned = model.tokens()
+    return jsonify(tokens=planned[:state.fail_at] if model.fails() else planned, fails=model.fails())
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = create_lab_app("token_stream", config)
+    app.extensions["token_stream"] = TokenStream.from_config(app.config)
+    app.register_blueprint(bp)
+    return app
