@@ -50,11 +50,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         announce = prepare_classroom(config)
     host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
+    if args.http2 and not args.behind_proxy:
+        raise SystemExit("--http2 needs --behind-proxy: the lab's own server speaks HTTP/1.1, and browsers "
+                         "speak HTTP/2 only over TLS, which nginx adds in front of it")
     if args.behind_proxy:  # nginx on host:port, the lab on a private port behind it
-        from labs.runtime.nginx import run_behind_proxy
+        from labs.runtime.nginx import ProxySettings, run_behind_proxy
 
         return run_behind_proxy(lab.name, host=host, port=args.port, workers=args.workers, config=config,
-                                use_redis=args.redis, announce=announce)
+                                use_redis=args.redis, announce=announce,
+                                settings=ProxySettings(http2=True) if args.http2 else None)
 
     def on_ready(url: str, final_config: dict) -> None:
         if not args.exit_with_parent:
@@ -156,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a setting for the lab")
     run.add_argument("--behind-proxy", action="store_true",
                      help="serve through a real nginx: nginx listens on --host/--port, the lab on a private port")
+    run.add_argument("--http2", action="store_true",
+                     help="with --behind-proxy: nginx serves HTTPS and HTTP/2 (a private, throwaway certificate)")
     run.add_argument("--config-json", default=None, help=argparse.SUPPRESS)
     run.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)

@@ -128,12 +128,28 @@ class ProxySettings:
     """Tell the lab who asked: ``X-Forwarded-For``, ``-Proto``, ``-Host``, ``-Port``."""
     worker_connections: int = 1024
     """Connections nginx may hold at once; a proxied stream takes two (client and lab)."""
+    http2: bool = False
+    """Serve HTTP/2 to clients (``http2 on``).  Browsers speak HTTP/2 only over TLS (see
+    :mod:`labs.runtime.certificates` for why), so this turns ``tls`` on too."""
+    tls: bool | None = None
+    """Serve HTTPS with a certificate from this process's private CA (``listen ... ssl``);
+    None: on exactly when ``http2`` is.  ``tls=True`` alone is HTTPS over HTTP/1.1."""
+    max_concurrent_streams: int = 128
+    """``http2_max_concurrent_streams``: requests one HTTP/2 connection may carry at once
+    (nginx's default: 128); a browser queues the rest, as it queues a 7th HTTP/1.1 request."""
 
     def __post_init__(self) -> None:
         if self.http_version not in ("1.0", "1.1"):
             raise ValueError(f"http_version must be '1.0' or '1.1', got {self.http_version!r}")
         if not self.read_timeout > 0:
             raise ValueError(f"read_timeout must be a number of seconds > 0, got {self.read_timeout!r}")
+        if self.http2 and self.tls is False:
+            raise ValueError("http2=True needs TLS: browsers speak HTTP/2 only over TLS (nginx could serve "
+                             "cleartext h2c, but no browser would use it); leave tls out or set it True")
+        if self.tls is None:
+            object.__setattr__(self, "tls", self.http2)  # frozen: set once, here
+        if not (isinstance(self.max_concurrent_streams, int) and self.max_concurrent_streams >= 1):
+            raise ValueError(f"max_concurrent_streams must be a whole number >= 1, got {self.max_concurrent_streams!r}")
 
 
 SETTING_NAMES = tuple(field.name for field in dataclasses.fields(ProxySettings))
@@ -221,15 +237,36 @@ def _location_lines(settings: ProxySettings) -> str:
     return "".join(f"            {line}\n" for line in lines)
 
 
-def render_config(upstreams: list[str], settings: ProxySettings, *, listen: str, prefix: str) -> str:
-    """The nginx.conf for ``settings``: a proxy on ``listen`` to the ``host:port`` upstreams."""
+def _tls_lines(settings: ProxySettings, certificate) -> str:
+    """The server's TLS and HTTP/2 lines (``certificate``: a ServerCertificate)."""
+    if not settings.tls:
+        return ""
+    lines = [f"ssl_certificate {certificate.cert_file};       # from the kit's private CA",
+             f"ssl_certificate_key {certificate.key_file};"]
+    if settings.http2:
+        lines += ["http2 on;                   # offered in the TLS handshake (ALPN: h2, http/1.1)",
+                  f"http2_max_concurrent_streams {settings.max_concurrent_streams};"
+                  "   # requests at once on one connection"]
+    return "".join(f"        {line}\n" for line in lines)
+
+
+def render_config(upstreams: list[str], settings: ProxySettings, *, listen: str, prefix: str,
+                  certificate=None) -> str:
+    """The nginx.conf for ``settings``: a proxy on ``listen`` to the ``host:port`` upstreams.
+
+    With ``settings.tls``, ``certificate`` (a :class:`~labs.runtime.certificates.ServerCertificate`)
+    is the server's certificate and key.
+    """
+    if settings.tls and certificate is None:
+        raise ValueError("settings.tls needs a certificate (labs.runtime.certificates)")
     servers = "".join(f"        server {address};\n" for address in upstreams)
     if settings.http_version == "1.1":
         servers += "        keepalive 16;           # idle connections kept open to the lab\n"
     return NGINX_CONF.substitute(
         upstream_names=", ".join(upstreams), prefix=prefix,
         worker_connections=settings.worker_connections, gzip=_gzip_lines(settings),
-        upstream_servers=servers, listen=listen, server_extras="", location=_location_lines(settings),
+        upstream_servers=servers, listen=f"{listen} ssl" if settings.tls else listen,
+        server_extras=_tls_lines(settings, certificate), location=_location_lines(settings),
     )
 
 
@@ -263,6 +300,7 @@ class NginxProxy:
         self.url: str | None = None
         self.config_text: str | None = None
         self.binary: str | None = None
+        self.ca_file: Path | None = None  # with TLS: the CA certificate a client trusts
         self.process: ManagedProcess | None = None
         self._dir: tempfile.TemporaryDirectory | None = None
 
@@ -309,10 +347,11 @@ class NginxProxy:
             bound = f"[{self.host}]" if ":" in self.host else self.host
             # Listening on every interface: this machine opens it as loopback.
             shown = {"0.0.0.0": "127.0.0.1", "[::]": "[::1]"}.get(bound, bound)
-            self.port, self.url = port, f"http://{shown}:{port}"
+            self.port, self.url = port, f"{'https' if self.settings.tls else 'http'}://{shown}:{port}"
             conf = self.directory / "nginx.conf"
+            certificate = self._certificate() if self.settings.tls else None
             self.config_text = render_config(self.upstreams, self.settings, listen=f"{bound}:{port}",
-                                             prefix=self._dir.name)
+                                             prefix=self._dir.name, certificate=certificate)
             conf.write_text(self.config_text)
             fd = sock.fileno()
             env = {**os.environ, "NGINX": f"{fd};"}  # nginx's own variable: "use this socket"
@@ -323,11 +362,20 @@ class NginxProxy:
         finally:
             sock.close()  # nginx holds it now; the port closes when nginx ends
 
+    def _certificate(self):
+        """A certificate for this machine's names, written into nginx's private directory."""
+        from labs.runtime.certificates import certificate_authority
+
+        authority = certificate_authority()
+        self.ca_file = authority.ca_file
+        return authority.issue(self.directory)
+
     def _answers(self) -> bool:
         if not self.process.alive():
             raise NginxStartError(self._failure("exited"))
         try:
-            response = requests.get(self.url + "/health", timeout=1)
+            response = requests.get(self.url + "/health", timeout=1,
+                                    verify=str(self.ca_file) if self.ca_file else True)
         except requests.RequestException:
             return False
         return response.headers.get("Server", "").startswith("nginx")
@@ -391,6 +439,10 @@ def run_behind_proxy(name: str, *, host: str = "127.0.0.1", port: int = 5000, wo
             print(f"{name}: open {proxy.url}  (through nginx; Ctrl-C stops nginx and the lab)", flush=True)
             print(f"{name}: the lab itself listens privately on {lab.url}", flush=True)
             print(f"{name}: nginx's config is {proxy.directory / 'nginx.conf'} ({proxy.binary})", flush=True)
+            if proxy.ca_file is not None:
+                print(f"{name}: {'HTTP/2 over ' if proxy.settings.http2 else ''}TLS with a private CA "
+                      f"(curl --cacert {proxy.ca_file}); a browser warns about it once: choose to proceed",
+                      flush=True)
             if announce is not None:
                 announce(proxy.url)
             while lab.process.alive() and proxy.process.alive():
