@@ -329,6 +329,7 @@ def check_4_3(answer: Answer) -> None:
 # ------------------------------------------------------------------ 4.4: app.py
 
 _STUBS_4_4 = 3  # `raise NotImplementedError` lines in the notebook's app.py skeleton
+WARM_UP_SECONDS = 6  # for every reader to get a first message (flask-sse subscribes in well under 1 s)
 _PAGE = "<!DOCTYPE html><title>page</title><ul id='notifications'></ul>\n"
 
 
@@ -448,7 +449,8 @@ def _diagnose(reader, path: str, app) -> str:
     if reader.error is not None and reader.status is None:
         return f"GET {path} failed: {reader.error}"
     if reader.status is None:
-        return (f"GET {path} sent nothing at all, not even its headers, in 10 s while messages were published: "
+        return (f"GET {path} sent nothing at all, not even its headers, in {WARM_UP_SECONDS} s while messages "
+                "were published: "
                 "does every message reach it?")
     if reader.status != 200:
         return f"GET {path} answered {reader.status}{_said(app) if reader.status >= 500 else ''}"
@@ -464,12 +466,12 @@ def _diagnose(reader, path: str, app) -> str:
     if sent:
         return (f"GET {path} sent notify events, but none of them carried a message that was published "
                 f"(the first said {sent[0]!r})")
-    return f"GET {path} is open, but no message published in 10 s reached it"
+    return f"GET {path} is open, but no message published in {WARM_UP_SECONDS} s reached it"
 
 
 def _warm_up(app, readers: dict[str, list], token: str) -> None:
     """Publish until every reader has received one, since no reader can say when it is subscribed."""
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + WARM_UP_SECONDS
     count = 0
     while time.monotonic() < deadline:
         if all(any(str(m).startswith(token) for m in _notify_messages(r, p)) for p, rs in readers.items() for r in rs):
@@ -593,17 +595,15 @@ def _script_code(page: str) -> str:
 
 
 def _chromium() -> tuple[str, list[str]]:
+    from labs.runtime import browser
+
     try:
-        from tools.chromium import CHROMIUM_FLAGS, find_chromium
-    except ImportError as exc:
-        raise BrowserUnavailable(f"the kit's tools/chromium.py is not importable ({exc})") from None
-    executable = find_chromium()
-    if executable is None:
-        raise BrowserUnavailable("no Chromium found to run your page in (install Debian's 'chromium' package, "
-                                 "or set CHROMIUM=/path/to/chromium)")
+        executable = browser.find_browser()
+    except browser.BrowserUnavailable as exc:
+        raise BrowserUnavailable(f"no Chromium found to run your page in. {exc}") from None
     if importlib.util.find_spec("playwright") is None:
         raise BrowserUnavailable("Playwright is not installed, so no browser can run your page")
-    return executable, list(CHROMIUM_FLAGS)
+    return executable, list(browser.CHROMIUM_FLAGS)
 
 
 @contextmanager
@@ -650,8 +650,19 @@ def _listening(client) -> int:
     return dict(client.pubsub_numsub("sse")).get("sse", 0)
 
 
+def _wait_for_listener(client, errors: list[str], seconds: float = 8) -> None:
+    """Until the page's EventSource is subscribed; a page whose script failed gets a second."""
+    started = time.monotonic()
+    while _listening(client) < 1:
+        waited = time.monotonic() - started
+        if waited > seconds or (errors and waited > 1):
+            failed = f" (its JavaScript failed: {errors[0]})" if errors else ""
+            raise AssertionError(f"your page did not open an EventSource on /stream within {waited:.0f} s{failed}")
+        time.sleep(0.1)
+
+
 def _read_page(tab, count: int) -> dict | None:
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 4
     seen = tab.evaluate(_READ_LIST)
     while seen is not None and len(seen["items"]) < count and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -714,12 +725,7 @@ def check_4_5(answer: Answer) -> None:
                 errors: list[str] = []
                 tab.on("pageerror", lambda error: errors.append(str(error)))
                 tab.goto(url + "/", wait_until="load", timeout=10_000)
-                deadline = time.monotonic() + 10
-                while _listening(client) < 1 and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if _listening(client) < 1:
-                    failed = f" (its JavaScript failed: {errors[0]})" if errors else ""
-                    raise AssertionError(f"your page did not open an EventSource on /stream within 10 s{failed}")
+                _wait_for_listener(client, errors)
                 import requests
 
                 for text in texts:
