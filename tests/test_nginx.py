@@ -401,3 +401,24 @@ def test_cli_behind_proxy_on_a_taken_port_says_so():
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------- the benchmark's harness
+
+def test_the_proxy_benchmark_reads_direct_and_through_nginx(lab):
+    # benchmarks/proxy_fanout.py: the same workload on each path; nginx's access log is the
+    # independent witness of which requests went through it.
+    from benchmarks.proxy_fanout import measure_pass, nginx_master
+
+    with start_proxy(lab) as proxy:
+        assert psutil.Process(nginx_master(proxy)).name().startswith("nginx")
+        logged = len(proxy.read_access_log())
+        direct = measure_pass("direct", lab, proxy, readers=5, messages=3, rate=20.0)
+        assert len(proxy.read_access_log()) == logged, "the direct pass never touched nginx"
+        proxied = measure_pass("through nginx", lab, proxy, readers=5, messages=3, rate=20.0)
+        assert wait_until(lambda: sum('"GET /stream' in line for line in proxy.read_access_log()) == 5, 5)
+        posts = sum('"POST /send_notification' in line for line in proxy.read_access_log())
+        assert posts >= 3 + 1, "the three messages and at least one warm-up were published through nginx"
+    for row in (direct, proxied):
+        assert (row["delivered"], row["lost"], row["duplicated"], row["errors"]) == (15, 0, 0, 0), row
+        assert row["nginx_peak_mib"] > 0 and row["lab_peak_mib"] > 0

@@ -131,10 +131,13 @@ class TimedStream:
                 return
             self._read_body(response, record)
             record.end = "ended"
-        except http.client.IncompleteRead:
-            record.end = "cut"  # the connection closed before the response's end
-        except BaseException as exc:  # a closed socket ends up here too
-            record.end = "closed" if self._closing else f"error: {exc!r}"
+        except BaseException as exc:  # our own close() ends up here too
+            if self._closing:
+                record.end = "closed"
+            elif isinstance(exc, http.client.IncompleteRead):
+                record.end = "cut"  # the connection closed before the response's end
+            else:
+                record.end = f"error: {exc!r}"
         finally:
             record.ended_at = time.monotonic()
             conn.close()
