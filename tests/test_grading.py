@@ -9,8 +9,10 @@ real command in a child process with ``--timeout 5``; each test reads its rows.
 from __future__ import annotations
 
 import copy
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -249,6 +251,27 @@ def test_exit_status_is_zero_only_when_everything_is_solved(tmp_path):
     run = grade(tmp_path, "good", "empty", "nowhere.ipynb")
     assert run.returncode == 1
     assert "no notebook (*.ipynb) in this folder" in run.stdout and "no such file or folder" in run.stdout
+
+
+def test_ctrl_c_stops_grading_and_every_judge_at_once(tmp_path):
+    import psutil
+
+    write(tmp_path / "class", "hang", with_answer(HANG), WELCOME.name)
+    grader = subprocess.Popen([sys.executable, "-m", "labs", "grade", "--timeout", "300", "class"], cwd=tmp_path,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not psutil.Process(grader.pid).children() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        judges = psutil.Process(grader.pid).children()
+        assert judges, "the judge never started"
+        grader.send_signal(signal.SIGINT)
+        out, err = grader.communicate(timeout=60)  # the hang's own limit is 300 s
+    finally:
+        if grader.poll() is None:
+            grader.kill()
+    assert grader.returncode == 130 and "grading interrupted" in err and "Traceback" not in err, err
+    assert not [judge for judge in judges if judge.is_running() and judge.status() != psutil.STATUS_ZOMBIE]
 
 
 def test_only_tagged_exercise_cells_are_read_from_a_submission():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -190,9 +191,22 @@ def grade(paths: list[str], timeout: float | None = None, jobs: int = JOBS,
                 rows.append(future.result())
                 print(format_row(rows[-1], width), file=out, flush=True)
         except KeyboardInterrupt:
-            pool.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_judges()
             raise
     return rows
+
+
+def _stop_judges() -> None:
+    """Kill the judges still running (each leads a process group of its own), so that
+    Ctrl-C stops grading at once rather than after the slowest answer's time limit."""
+    import psutil
+
+    for child in psutil.Process().children():
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _done(row: Row) -> Future:
@@ -242,7 +256,11 @@ def write_junit(rows: list[Row], path: Path, seconds: float) -> None:
 
 def main(paths: list[str], junitxml: str | None = None, timeout: float | None = None, jobs: int = JOBS) -> int:
     started = time.monotonic()
-    rows = grade(paths, timeout=timeout, jobs=jobs)
+    try:
+        rows = grade(paths, timeout=timeout, jobs=jobs)
+    except KeyboardInterrupt:
+        print("grading interrupted: no summary and no report", file=sys.stderr, flush=True)
+        return 130
     seconds = time.monotonic() - started
     print(summary(rows, seconds), flush=True)
     if junitxml:
