@@ -422,3 +422,39 @@ def test_the_proxy_benchmark_reads_direct_and_through_nginx(lab):
     for row in (direct, proxied):
         assert (row["delivered"], row["lost"], row["duplicated"], row["errors"]) == (15, 0, 0, 0), row
         assert row["nginx_peak_mib"] > 0 and row["lab_peak_mib"] > 0
+
+
+# ---------------------------------------------------------------- who the lab sees
+
+def whoami(url: str, headers: dict | None = None) -> dict:
+    """GET /whoami from 127.0.0.2, as another machine would."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, source_address=("127.0.0.2", 0), timeout=5)
+    try:
+        connection.request("GET", "/whoami", headers=headers or {})
+        return json.loads(connection.getresponse().read())
+    finally:
+        connection.close()
+
+
+def test_behind_nginx_the_lab_sees_the_client_only_if_it_trusts_exactly_its_proxy(lab):
+    with start_proxy(lab) as proxy, LabServer("manual_sse", config={"TRUSTED_PROXIES": 1}) as trusting, \
+            start_proxy(trusting) as trusted_proxy:
+        assert whoami(lab.url)["remote_addr"] == "127.0.0.2"
+        untrusted = whoami(proxy.url)
+        assert (untrusted["remote_addr"], untrusted["host"]) == ("127.0.0.1", "lab")  # nginx, and its upstream
+        assert untrusted["forwarded_headers"]["X-Forwarded-For"] == "127.0.0.2"
+        fixed = whoami(trusted_proxy.url, {"X-Forwarded-For": "6.6.6.6"})  # a client that lies
+        assert fixed["remote_addr"] == "127.0.0.2" and fixed["host"] == trusted_proxy.url.split("//")[1]
+        assert fixed["forwarded_headers"]["X-Forwarded-For"] == "6.6.6.6, 127.0.0.2"
+
+
+def test_trusted_proxies_must_be_a_count():
+    from labs.manual_sse import create_app
+
+    for bad in (-1, "1", True, 1.5):
+        with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
+            create_app({"TRUSTED_PROXIES": bad})
