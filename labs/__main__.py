@@ -2,6 +2,7 @@
 
     list                      every lab, one line each
     run NAME [options]        serve a lab (Ctrl-C stops it and everything it started)
+    cluster NAME [--nodes N]  serve a lab as N processes behind nginx, sharing one Redis
     decode [--url URL]        show what a browser's EventSource would dispatch
     send-webhook [options]    sign and send a webhook delivery (see labs.runtime.webhook_sender)
     grade [options] PATH...   grade submitted notebooks (see labs.runtime.grading)
@@ -71,6 +72,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     serve(lab, host=host, port=args.port, workers=args.workers, config=config,
           exit_with_parent=args.exit_with_parent, use_redis=args.redis, on_ready=on_ready)
     return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from labs.runtime.cluster import run_cluster
+
+    return run_cluster(args.name, nodes=args.nodes, host=args.host, port=args.port, workers=args.workers,
+                       balance=args.balance, config=_parse_config(args.config, None))
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -165,6 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config-json", default=None, help=argparse.SUPPRESS)
     run.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
+
+    cluster = commands.add_parser("cluster", help="serve a lab as N processes behind nginx, sharing one Redis")
+    cluster.add_argument("name", help="a lab's name (see `python -m labs list`)")
+    cluster.add_argument("--nodes", type=int, default=3, help="lab processes, standing in for hosts (default 3)")
+    cluster.add_argument("--host", default="127.0.0.1", help="address nginx binds (default 127.0.0.1)")
+    cluster.add_argument("--port", type=int, default=5000, help="nginx's port, the URL to open (default 5000; 0: any)")
+    cluster.add_argument("--workers", type=int, default=None,
+                         help="each node under gunicorn with N gevent workers (default: the development server)")
+    cluster.add_argument("--balance", choices=["round_robin", "ip_hash", "least_conn"], default="round_robin",
+                         help="how nginx picks a node (ip_hash: sticky sessions)")
+    cluster.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a setting for every node")
+    cluster.set_defaults(func=cmd_cluster)
 
     decode = commands.add_parser("decode", help="print what EventSource would dispatch, one JSON object a line")
     decode.add_argument("--url", default=None, help="read a live stream instead of standard input")

@@ -30,6 +30,7 @@ With several workers the log and the wake-ups go through Redis (``REDIS_URL``).
 
 from __future__ import annotations
 
+import os
 import re
 
 from flask import Blueprint, current_app, jsonify, request
@@ -57,8 +58,9 @@ def read_timeout() -> float:
 
 
 def process_stats() -> dict[str, int]:
-    """This server process's OS threads and resident memory (Linux /proc; else nothing)."""
-    numbers = {}
+    """This server process: its pid (which node answered, behind a load balancer), its OS
+    threads and resident memory (Linux /proc; else only the pid)."""
+    numbers = {"pid": os.getpid()}
     try:
         with open("/proc/self/status") as status:
             for line in status:

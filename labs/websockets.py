@@ -124,8 +124,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         # Several processes share one Redis queue: emit() here reaches clients everywhere.
         message_queue=redis_url or None,
         channel=channel,
-        # WebSocket only (see the module doc): polling is refused with 400.
-        transports=["websocket"],
+        # WebSocket only (see the module doc): polling is refused with 400.  Config
+        # SOCKETIO_TRANSPORTS=["polling", "websocket"] allows Socket.IO's usual start, to show
+        # what it needs behind a load balancer (sticky sessions: notebook 13).
+        transports=list(app.config.get("SOCKETIO_TRANSPORTS", ["websocket"])),
         # Same limit as HTTP bodies; a bigger frame closes the connection.  Messages between
         # MAX_CHAT_BYTES and this get a polite `error` event instead.
         max_http_buffer_size=MAX_CONTENT_LENGTH,
@@ -158,7 +160,8 @@ def send_notification():
 def stats():
     state = get_state()
     return jsonify(clients=state.clients.total(), this_process=len(state.clients.local),
-                   async_mode=state.socketio.async_mode, message_queue=state.message_queue)
+                   async_mode=state.socketio.async_mode, message_queue=state.message_queue,
+                   pid=os.getpid())  # which process answered (several behind a load balancer)
 
 
 # --------------------------------------------------------------------------- Socket.IO

@@ -138,7 +138,31 @@ class ProxySettings:
     """``http2_max_concurrent_streams``: requests one HTTP/2 connection may carry at once
     (nginx's default: 128); a browser queues the rest, as it queues a 7th HTTP/1.1 request."""
 
+    balance: str = "round_robin"
+    """How nginx picks a node when the upstream has several (a cluster, notebook 13):
+    ``"round_robin"`` (nginx's default: each request to the next node), ``"ip_hash"`` (one
+    client address, one node: "sticky sessions"), or ``"least_conn"``."""
+    max_fails: int = 1
+    """With several nodes: failed attempts within ``fail_timeout`` that mark a node down (nginx's default: 1)."""
+    fail_timeout: float = 10.0
+    """With several nodes: how long a node marked down is skipped, in seconds (nginx's default: 10 s)."""
+    websockets: bool = False
+    """Pass WebSocket upgrades on (``Upgrade`` / ``Connection`` headers); nginx drops them by default."""
+    name_upstream: bool = False
+    """Tell the client which node answered: an ``X-Upstream`` header with the node's address."""
+
+    def _check_balancing(self) -> None:
+        if self.balance not in BALANCE_METHODS:
+            raise ValueError(f"balance must be one of {sorted(BALANCE_METHODS)}, got {self.balance!r}")
+        if not (isinstance(self.max_fails, int) and self.max_fails >= 0):
+            raise ValueError(f"max_fails must be a whole number >= 0, got {self.max_fails!r}")
+        if not self.fail_timeout > 0:
+            raise ValueError(f"fail_timeout must be a number of seconds > 0, got {self.fail_timeout!r}")
+        if self.websockets and self.http_version != "1.1":
+            raise ValueError("websockets=True needs http_version '1.1' (a WebSocket upgrade is HTTP/1.1)")
+
     def __post_init__(self) -> None:
+        self._check_balancing()
         if self.http_version not in ("1.0", "1.1"):
             raise ValueError(f"http_version must be '1.0' or '1.1', got {self.http_version!r}")
         if not self.read_timeout > 0:
@@ -151,6 +175,13 @@ class ProxySettings:
         if not (isinstance(self.max_concurrent_streams, int) and self.max_concurrent_streams >= 1):
             raise ValueError(f"max_concurrent_streams must be a whole number >= 1, got {self.max_concurrent_streams!r}")
 
+
+# The upstream block's first line for each balancing method (round robin is nginx's default: no line).
+BALANCE_METHODS = {
+    "round_robin": "",
+    "ip_hash": "ip_hash;                    # the same client address, the same node (sticky)",
+    "least_conn": "least_conn;                 # the node with the fewest open connections",
+}
 
 SETTING_NAMES = tuple(field.name for field in dataclasses.fields(ProxySettings))
 
@@ -219,7 +250,7 @@ def _location_lines(settings: ProxySettings) -> str:
     lines = []
     if settings.http_version == "1.1":
         lines += ["proxy_http_version 1.1;     # keep-alive connections to the lab",
-                  'proxy_set_header Connection "";   # (nginx would send "Connection: close")']
+                  _connection_header(settings)]
     else:
         lines += ["proxy_http_version 1.0;     # nginx's default: one connection per request"]
     if settings.forwarded_headers:
@@ -227,6 +258,10 @@ def _location_lines(settings: ProxySettings) -> str:
                   "proxy_set_header X-Forwarded-Proto $scheme;",
                   "proxy_set_header X-Forwarded-Host $host;",
                   "proxy_set_header X-Forwarded-Port $server_port;"]
+    if settings.websockets:
+        lines.append("proxy_set_header Upgrade $http_upgrade;      # a WebSocket handshake passes on")
+    if settings.name_upstream:
+        lines.append("add_header X-Upstream $upstream_addr always;  # which node answered")
     lines.append(f"proxy_buffering {'on' if settings.buffering else 'off'};")
     if not settings.honour_accel_buffering:
         lines.append("proxy_ignore_headers X-Accel-Buffering;   # the lab's 'no' is not obeyed")
@@ -250,6 +285,38 @@ def _tls_lines(settings: ProxySettings, certificate) -> str:
     return "".join(f"        {line}\n" for line in lines)
 
 
+def _connection_header(settings: ProxySettings) -> str:
+    if settings.websockets:  # "upgrade" for a WebSocket handshake, "" (keep-alive) for the rest
+        return "proxy_set_header Connection $connection_upgrade;"
+    return 'proxy_set_header Connection "";   # (nginx would send "Connection: close")'
+
+
+def _upgrade_map(settings: ProxySettings) -> str:
+    """With ``websockets``: ``$connection_upgrade`` is "upgrade" when the client asks for one."""
+    if not settings.websockets:
+        return ""
+    return ("    map $http_upgrade $connection_upgrade {   # WebSockets through the proxy\n"
+            "        default upgrade;\n"
+            "        ''      \"\";\n"
+            "    }\n")
+
+
+def _server_lines(upstreams: list[str], settings: ProxySettings) -> str:
+    """The upstream block's lines: the balancing method, then one ``server`` line per node.
+
+    One node with nginx's defaults is a plain ``server host:port;``.  With several (a
+    cluster), each line says when nginx gives up on that node for a while: after
+    ``max_fails`` failed attempts, for ``fail_timeout``; meanwhile requests go to the others.
+    """
+    method = BALANCE_METHODS[settings.balance]
+    lines = [f"        {method}\n"] if method else []
+    plain = len(upstreams) == 1 and settings.max_fails == 1 and settings.fail_timeout == 10.0
+    for address in upstreams:
+        extra = "" if plain else f" max_fails={settings.max_fails} fail_timeout={_duration(settings.fail_timeout)}"
+        lines.append(f"        server {address}{extra};\n")
+    return "".join(lines)
+
+
 def render_config(upstreams: list[str], settings: ProxySettings, *, listen: str, prefix: str,
                   certificate=None) -> str:
     """The nginx.conf for ``settings``: a proxy on ``listen`` to the ``host:port`` upstreams.
@@ -259,12 +326,12 @@ def render_config(upstreams: list[str], settings: ProxySettings, *, listen: str,
     """
     if settings.tls and certificate is None:
         raise ValueError("settings.tls needs a certificate (labs.runtime.certificates)")
-    servers = "".join(f"        server {address};\n" for address in upstreams)
+    servers = _server_lines(upstreams, settings)
     if settings.http_version == "1.1":
         servers += "        keepalive 16;           # idle connections kept open to the lab\n"
     return NGINX_CONF.substitute(
         upstream_names=", ".join(upstreams), prefix=prefix,
-        worker_connections=settings.worker_connections, gzip=_gzip_lines(settings),
+        worker_connections=settings.worker_connections, gzip=_gzip_lines(settings) + _upgrade_map(settings),
         upstream_servers=servers, listen=f"{listen} ssl" if settings.tls else listen,
         server_extras=_tls_lines(settings, certificate), location=_location_lines(settings),
     )
@@ -293,7 +360,9 @@ class NginxProxy:
 
     def __init__(self, upstream, settings: ProxySettings | None = None, *,
                  host: str = "127.0.0.1", port: int = 0) -> None:
-        self.upstreams = [_address_of(upstream)]
+        # One lab, or a list of them (a cluster's nodes: several lines in the upstream block).
+        nodes = upstream if isinstance(upstream, (list, tuple)) else [upstream]
+        self.upstreams = [_address_of(node) for node in nodes]
         self.settings = settings or ProxySettings()
         self.host = host
         self.port = port
