@@ -24,9 +24,10 @@ first hint (a nudge, never the answer); ``hint("N.M")`` shows the next one.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any, Callable
+from typing import Any
 
 DEFAULT_TIMEOUT = 60.0  # seconds an exercise (its cell and its check together) may take
 
@@ -36,7 +37,7 @@ DEFAULT_TIMEOUT = 60.0  # seconds an exercise (its cell and its check together) 
 @dataclass(frozen=True)
 class Exercise:
     ident: str
-    test: Callable[["Answer"], None]
+    test: Callable[[Answer], None]
     hints: tuple[str, ...]
     timeout: float = DEFAULT_TIMEOUT
 

