@@ -8,9 +8,9 @@ import os
 
 import pytest
 
+from labs.runtime.browser import CHROMIUM_FLAGS, find_chromium
 from labs.runtime.launcher import LabServer
 from labs.runtime.redis_server import RedisServer
-from tools.chromium import CHROMIUM_FLAGS, find_chromium
 
 # In CI a missing browser is a failure, not a skip (.ci/run sets this).
 REQUIRE_BROWSER = os.environ.get("SSE_KIT_REQUIRE_BROWSER", "") == "1"
@@ -123,6 +123,15 @@ def page(browser):
     context = browser.new_context()
     tab = context.new_page()
     yield tab
+    context.close()
+
+
+@pytest.fixture
+def tls_context(browser):
+    """One browser profile (its tabs share connections, as a user's tabs do) that accepts
+    the kit's private certificates (labs.runtime.certificates): for tests only."""
+    context = browser.new_context(ignore_https_errors=True)
+    yield context
     context.close()
 
 

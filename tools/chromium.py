@@ -1,29 +1,7 @@
-"""Where the system's Chromium is, and the flags it needs on a machine with no network.
+"""Kept for the scripts and notebooks that import it from here: the browser finder now lives
+in the runtime, :mod:`labs.runtime.browser` (``CHROMIUM``, then a system Chromium or Chrome,
+then Playwright's own downloaded browser; never a download)."""
 
-Used by the browser tests (tests/conftest.py) and tools/screenshots.py.  The kit never
-downloads a browser: it drives Debian's ``chromium`` (or ``$CHROMIUM``) through Playwright.
-"""
+from labs.runtime.browser import CHROMIUM_FLAGS, BrowserUnavailable, find_browser, find_chromium
 
-from __future__ import annotations
-
-import os
-import shutil
-
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    # Without these, Chromium keeps trying to reach Google's services, which a classroom
-    # or CI machine with no network refuses, many connections at a time.
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def find_chromium() -> str | None:
-    """``$CHROMIUM`` when it is set (and only it: a wrong path must not be replaced quietly by
-    another browser), else Debian's ``/usr/bin/chromium``, else one on ``PATH``; or None."""
-    chosen = os.environ.get("CHROMIUM")
-    if chosen:
-        return chosen if os.path.exists(chosen) else None
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
+__all__ = ["CHROMIUM_FLAGS", "BrowserUnavailable", "find_browser", "find_chromium"]
