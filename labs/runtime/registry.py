@@ -55,6 +55,9 @@ LABS: dict[str, Lab] = {
             "memory: with several workers a retried delivery could be pushed twice"),
         Lab("token_stream", "An LLM-style token stream: POST a prompt, read tokens with fetch, [DONE], errors "
             "in-band, and the generator stops when its reader goes.", "12_auth_cors_and_fetch_streaming"),
+        Lab("secure_stream", "Streams that need a login (cookie, one-time ticket, Bearer over fetch), per-user "
+            "channels, and CORS between two origins.", "12_auth_cors_and_fetch_streaming",
+            single_process="its sessions, tokens, tickets and open streams live in one process's memory"),
     ]
 }
 
