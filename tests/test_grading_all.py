@@ -1,6 +1,6 @@
 """The README's grading command, as written, on every shipped notebook and every solved one.
 
-This file covers notebooks 00-04, ``test_grading_all_late.py`` covers 05-09 (a file per
+This file covers notebooks 00-04, ``test_grading_all_late.py`` covers 05 on (a file per
 xdist worker). The command is read from the README (``tools/grading.py``) and run once per
 file on two folders: ``shipped/`` (copies of the notebooks as they ship: every exercise must
 fail as "not started", and nothing else may appear) and ``solved/`` (the notebooks with the
