@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.nb05 import random_text, run_with_limit
+from labs.runtime.exercises.support import random_text, run_with_limit
 from labs.runtime.sse import Event, EventStreamDecoder, decode
 
 

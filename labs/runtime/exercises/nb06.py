@@ -7,7 +7,7 @@ import threading
 import time
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.nb05 import random_text, run_with_limit, start_in_thread
+from labs.runtime.exercises.support import random_text, run_with_limit, start_in_thread
 
 
 class Box:

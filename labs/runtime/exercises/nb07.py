@@ -13,7 +13,7 @@ import time
 from urllib.parse import urlsplit
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.nb05 import random_text, run_with_limit
+from labs.runtime.exercises.support import random_text, run_with_limit
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 RFC_KEY, RFC_ACCEPT = "dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.nb05 import random_text
+from labs.runtime.exercises.support import random_text
 
 _REAL_COMPARE = hmac.compare_digest
 
