@@ -37,8 +37,15 @@ What a reader gets:
 With Redis, a Redis that does not answer is a ``503`` JSON answer ("Redis is down") and
 the lab carries on, ids included, when it is back.
 
+Stopping (SIGTERM, as a deploy does): every reader gets a last ``event: goodbye`` whose
+``retry:`` says when to come back, picked per reader in ``SHUTDOWN_RETRY_MS`` (jitter), so
+the readers of a stopped node do not all reconnect at once; a reader that arrives while
+the node is stopping gets only that goodbye (:mod:`labs.runtime.shutdown`, notebook 13).
+
 Config: ``KEEPALIVE_SECONDS`` (15), ``RETRY_MS`` (3000), ``HISTORY`` (1000),
-``QUEUE_SIZE`` (256), ``BROKER``, ``REDIS_URL``, ``REDIS_KEY`` (``sse-kit:manual_sse``).
+``QUEUE_SIZE`` (256), ``BROKER``, ``REDIS_URL``, ``REDIS_KEY`` (``sse-kit:manual_sse``),
+``SHUTDOWN_RETRY_MS`` (``[1000, 5000]``; one number: the same for every reader),
+``GOODBYE_ON_SIGTERM`` (true).
 """
 
 from __future__ import annotations
@@ -47,16 +54,24 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from labs.runtime.broker import Broker, create_broker
 from labs.runtime.errors import REDIS_DOWN, ApiError
 from labs.runtime.notify import check_publish_token, read_notification
-from labs.runtime.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, StreamCounter, stream_response
+from labs.runtime.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, on_sigterm, pick_retry_ms, retry_range
+from labs.runtime.sse import encode_json_event
+from labs.runtime.sse_response import (
+    DEFAULT_KEEPALIVE_SECONDS,
+    DEFAULT_RETRY_MS,
+    STREAM_HEADERS,
+    StreamCounter,
+    stream_response,
+)
 from labs.runtime.webapp import create_lab_app
 
 
-@dataclass
+@dataclass(eq=False)
 class ManualSse:
     """Everything the lab keeps between requests: ``app.extensions["manual_sse"]``."""
 
@@ -64,6 +79,24 @@ class ManualSse:
     keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
     retry_ms: int = DEFAULT_RETRY_MS
     streams: StreamCounter = field(default_factory=StreamCounter)  # open streams in this process
+    shutdown_retry: tuple[int, int] = DEFAULT_SHUTDOWN_RETRY_MS  # the goodbye's retry: range, ms
+    leaving: bool = False  # SIGTERM came: every stream gets its goodbye
+
+    # Graceful shutdown (labs.runtime.shutdown calls these on SIGTERM).
+    def say_goodbye(self) -> None:
+        self.leaving = True
+        self.broker.cut_all()  # each stream's generator wakes, writes farewell() and ends
+
+    def pending(self) -> int:
+        return self.streams.count
+
+    def farewell(self) -> bytes | None:
+        """The last event of a stream when the server is stopping: when to come back, per reader."""
+        if not self.leaving:
+            return None
+        retry = pick_retry_ms(self.shutdown_retry)
+        return encode_json_event({"reason": "server stopping", "retry_ms": retry}, event="goodbye",
+                                 retry=retry).encode()
 
 
 def lab() -> ManualSse:
@@ -85,8 +118,10 @@ def stream():
     state = lab()
     # Checked before the 200 starts: inside the stream no error can become JSON.
     state.broker.check()
+    if state.leaving:  # this node is stopping: a newcomer gets only "come back later"
+        return Response(state.farewell(), mimetype="text/event-stream", headers=STREAM_HEADERS)
     return stream_response(state.broker, state.streams, keepalive_seconds=state.keepalive_seconds,
-                           retry_ms=state.retry_ms)
+                           retry_ms=state.retry_ms, farewell=state.farewell)
 
 
 @bp.get("/stats")
@@ -115,11 +150,14 @@ def redis_down(exc):
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = create_lab_app("manual_sse", config)
     broker = create_broker(app.config)
-    app.extensions["manual_sse"] = ManualSse(
+    state = app.extensions["manual_sse"] = ManualSse(
         broker,
         keepalive_seconds=float(app.config.get("KEEPALIVE_SECONDS", DEFAULT_KEEPALIVE_SECONDS)),
         retry_ms=int(app.config.get("RETRY_MS", DEFAULT_RETRY_MS)),
+        shutdown_retry=retry_range(app.config.get("SHUTDOWN_RETRY_MS", DEFAULT_SHUTDOWN_RETRY_MS)),
     )
+    if app.config.get("GOODBYE_ON_SIGTERM", True):
+        on_sigterm(state)
     app.register_blueprint(bp)
     if broker.kind == "redis":
         import redis

@@ -16,7 +16,8 @@ reader gets the same guarantees from each.  Read it top to bottom:
    (``event: notify`` / ``id: N`` / ``data: {"message": ...}``), with a keep-alive
    comment after ``keepalive_seconds`` of silence (proxies close quiet connections, and
    a generator only learns that its reader left when it next writes).  However the
-   stream ends, its ``finally`` releases the queue.
+   stream ends, its ``finally`` releases the queue; a server that is stopping ends it
+   with a last event (``farewell``) that says when to come back (:mod:`labs.runtime.shutdown`).
 3. :func:`stream_response`: the Flask ``Response`` around it, reading ``Last-Event-ID``
    (or ``?lastEventId=`` for clients that cannot set headers).
 """
@@ -173,7 +174,8 @@ def _socket_closer(environ: dict[str, Any]):
 
 
 def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds: float, retry_ms: int,
-                 streams: StreamCounter, on_cut=None) -> Iterator[bytes]:
+                 streams: StreamCounter, on_cut=None,
+                 farewell: Callable[[], bytes | None] | None = None) -> Iterator[bytes]:
     """The body of one ``GET /stream`` response.
 
     The subscription is taken inside the generator, not in the view: the server calls
@@ -215,6 +217,9 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
                 yield from write(keep_alive().encode())
                 continue
             if batch is None:  # cut off: too slow, or the server ended all streams
+                goodbye = farewell() if farewell is not None else None
+                if goodbye:  # the server is stopping: "come back in N ms", then the end
+                    yield goodbye
                 return
             fresh = [message for message in batch if message.id > position]  # skip what the replay sent
             if fresh:
@@ -228,7 +233,7 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
 
 
 def stream_response(broker: Broker, streams: StreamCounter, *, keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
-                    retry_ms: int = DEFAULT_RETRY_MS) -> Response:
+                    retry_ms: int = DEFAULT_RETRY_MS, farewell: Callable[[], bytes | None] | None = None) -> Response:
     """The ``GET /stream`` response for the current request."""
     # The header is what EventSource sends when it reconnects; the query parameter is
     # for a first connection from a client that cannot set headers.  The header wins:
@@ -237,5 +242,5 @@ def stream_response(broker: Broker, streams: StreamCounter, *, keepalive_seconds
     if last_event_id is None:
         last_event_id = request.args.get("lastEventId")
     body = event_stream(broker, last_event_id, keepalive_seconds=keepalive_seconds, retry_ms=retry_ms,
-                        streams=streams, on_cut=_socket_closer(request.environ))
+                        streams=streams, on_cut=_socket_closer(request.environ), farewell=farewell)
     return Response(body, mimetype="text/event-stream", headers=STREAM_HEADERS)
