@@ -21,8 +21,9 @@ What runs (notebook 13 explains why each piece is there):
   this process dies), on the development server or, with ``workers=1``, gunicorn;
 - **nginx** (:mod:`labs.runtime.nginx`) with one ``upstream`` of all the nodes: round robin
   by default, ``balance="ip_hash"`` for sticky sessions; a node that fails is skipped for
-  ``fail_timeout`` seconds (``max_fails``).  It passes WebSocket upgrades on and says which
-  node answered in an ``X-Upstream`` header.
+  ``fail_timeout`` seconds (2 here; nginx has no active health checks, so only a failed
+  request tells it, and only a successful one after that time brings the node back).  It
+  passes WebSocket upgrades on and says which node answered in an ``X-Upstream`` header.
 
 A node is restarted on the port it had, so nginx's configuration never changes (a host
 that comes back at its address).  Nothing outlives whoever started the cluster: every
@@ -52,6 +53,10 @@ from labs.runtime.redis_server import RedisServer
 from labs.runtime.registry import get_lab
 
 STOP_TIMEOUT = 10.0  # seconds a node may take to stop after SIGTERM before it is killed
+# nginx skips a node that failed for this long (its default is 10 s).  Short, so that a node
+# restarted in a rolling deploy is back in rotation soon: while every node that was restarted
+# is still skipped and the last one stops, nginx has "no live upstreams" and answers 502.
+FAIL_TIMEOUT = 2.0
 RESTART_ATTEMPTS = 5  # the old port may still be held for a moment by the process that just died
 
 
@@ -124,6 +129,7 @@ class Cluster:
     nodes: list[Node] = field(default_factory=list)
     redis: RedisServer | None = None
     nginx: NginxProxy | None = None
+    balancers: list[NginxProxy] = field(default_factory=list)  # more nginx in front of the same nodes
     timeline: list[tuple[float, str, str]] = field(default_factory=list)  # (time.time(), node, what)
     token: str = field(default_factory=lambda: secrets.token_hex(4))
 
@@ -149,14 +155,23 @@ class Cluster:
                 self.redis = RedisServer().start()
             self.nodes = [Node(i, 0) for i in range(self.nodes_wanted)]
             self._start_nodes(self.nodes, timeout)
-            settings = ProxySettings(**{"balance": self.balance, "max_fails": 1, "fail_timeout": 5.0,
-                                        "websockets": True, "name_upstream": True, **self.proxy})
-            self.nginx = NginxProxy([node.url for node in self.nodes], settings, host=self.host,
-                                    port=self.port).start(timeout)
+            self.nginx = self._balancer(self.balance, self.proxy, host=self.host, port=self.port).start(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _balancer(self, balance: str, settings: dict[str, Any], **where) -> NginxProxy:
+        chosen = ProxySettings(**{"balance": balance, "max_fails": 1, "fail_timeout": FAIL_TIMEOUT,
+                                  "websockets": True, "name_upstream": True, **settings})
+        return NginxProxy([node.url for node in self.nodes], chosen, **where)
+
+    def add_balancer(self, balance: str, **settings) -> NginxProxy:
+        """Another nginx in front of the same nodes (say ``"ip_hash"`` beside round robin);
+        stopped with the cluster.  ``settings``: more :class:`~labs.runtime.nginx.ProxySettings`."""
+        proxy = self._balancer(balance, {**self.proxy, **settings})
+        self.balancers.append(proxy)
+        return proxy.start()
 
     def node_config(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """What every node is started with: the caller's config, the shared Redis, own keys."""
@@ -202,8 +217,9 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop nginx, every node and Redis (if this cluster started it); safe to call twice."""
-        if self.nginx is not None:
-            self.nginx.stop()
+        for proxy in [self.nginx, *self.balancers]:
+            if proxy is not None:
+                proxy.stop()
         for node in self.nodes:
             if node.server is not None:
                 node.server.stop()
@@ -266,9 +282,11 @@ class Cluster:
                         between: Callable[[Node], None] | None = None) -> list[dict[str, Any]]:
         """Restart every node, one at a time (a deploy), while the others serve.
 
-        ``between(node)`` runs after each node is back, before the next one stops (e.g. wait
-        until the readers have settled, as a deploy tool waits for health checks).  Returns
-        one row per node: how long it took to stop and to start again.
+        Each node is stopped, started again, and waited for until nginx sends it requests
+        again (:meth:`wait_in_rotation`), as a deploy tool waits for health checks; only then
+        does the next one stop.  ``between(node)`` runs after that (e.g. wait until the
+        readers have settled).  Returns one row per node: seconds to stop, to start, and
+        until nginx used it again.
         """
         steps = []
         for node in self.nodes:
@@ -276,10 +294,33 @@ class Cluster:
             self.stop_node(node.index, graceful=graceful)
             stopped = time.monotonic()
             self.start_node(node.index, config=config)
-            steps.append({"node": node.name, "stop_s": stopped - began, "start_s": time.monotonic() - stopped})
+            started = time.monotonic()
+            self.wait_in_rotation(node)
+            steps.append({"node": node.name, "stop_s": stopped - began, "start_s": started - stopped,
+                          "back_in_rotation_s": time.monotonic() - started})
             if between is not None:
                 between(node)
         return steps
+
+    def wait_in_rotation(self, node: Node, timeout: float | None = None) -> bool:
+        """Wait until nginx sends requests to ``node`` again (it skips a node that failed for
+        ``fail_timeout`` s).  With ``ip_hash`` this machine's requests all go to one node, so
+        that cannot be seen from here: then this waits ``fail_timeout``."""
+        fail_timeout = self.nginx.settings.fail_timeout
+        if self.balance == "ip_hash":
+            time.sleep(fail_timeout)
+            return True
+
+        def answered_by_node() -> bool:
+            for _ in range(len(self.nodes)):  # round robin: one round reaches every live node
+                try:
+                    if self.get("/health", timeout=2).headers.get("X-Upstream") == node.address:
+                        return True
+                except requests.RequestException:
+                    pass
+            return False
+
+        return wait_until(answered_by_node, fail_timeout + 5 if timeout is None else timeout, interval=0.1)
 
     def _note(self, node: Node, what: str) -> None:
         self.timeline.append((time.time(), node.name, what))
