@@ -105,6 +105,21 @@ def _explain_losses(result: Result, clients) -> None:
     result.note = f"{result.note}; {note}" if result.note else note
 
 
+def settle(lab, timeout: float = 30.0) -> bool:
+    """Wait until the lab holds no stream from the last pass, so passes do not share work.
+
+    A stream's generator learns that its reader left only when a write fails (the first write
+    after the reader hung up still succeeds): unstamped messages make the dead streams find out
+    now rather than at the next 15 s keep-alive."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if lab.get("/stats").json()["clients"] == 0:
+            return True
+        lab.publish("settle")
+        time.sleep(0.3)
+    return False
+
+
 def measure(readers: int = 1000, messages: int = 50, rate: float = 10.0, rounds: int = 1) -> list[dict]:
     """``rounds`` times: a direct pass, then a pass through nginx; one row per pass."""
     _raise_file_limit()  # nginx inherits it: 1,000 readers are 2,000 of its connections
@@ -113,8 +128,14 @@ def measure(readers: int = 1000, messages: int = 50, rate: float = 10.0, rounds:
         # Two connections a reader (to the reader, to the lab), and room to spare: short of
         # connections, nginx resets new ones ("worker_connections are not enough").
         with start_proxy(lab, worker_connections=max(1024, 4 * readers)) as proxy:
-            return [measure_pass(path, lab, proxy, readers, messages, rate)
-                    for _ in range(rounds) for path in PATHS]
+            rows = []
+            for _ in range(rounds):
+                for path in PATHS:
+                    settled = settle(lab)
+                    rows.append(measure_pass(path, lab, proxy, readers, messages, rate))
+                    if not settled:
+                        rows[-1]["note"] = "; ".join(filter(None, [rows[-1]["note"], "started with streams left over"]))
+            return rows
     finally:
         stop_fast(lab)
 

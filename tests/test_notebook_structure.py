@@ -17,7 +17,7 @@ def markdown(path) -> str:
 
 def test_notebooks_are_numbered_in_order():
     numbers = [int(path.name[:2]) for path in NOTEBOOKS]
-    assert numbers == list(range(len(NOTEBOOKS))) and len(NOTEBOOKS) == 10
+    assert numbers == list(range(len(NOTEBOOKS))) and len(NOTEBOOKS) == 11
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
