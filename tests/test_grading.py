@@ -286,9 +286,10 @@ def test_only_tagged_exercise_cells_are_read_from_a_submission():
     assert submitted_answers(twice)["0.1"].startswith("# Exercise 0.1: later"), "the later cell counts"
 
 
-# Known holes (reported, not fixed yet): an answer runs as Python in the judge's own process, so
-# it can reach the verdict's channel without naming anything the judge refuses. Strict xfails:
-# when the judge closes a hole, its test passes, fails as "XPASS", and the marker must go.
+# Answers that try to reach the verdict's channel without naming anything the judge refuses: the
+# nonce sits only in a closure made before the answer runs, the writer's functions are bound
+# then too, and while answer code runs the judge's audit hook refuses frames, the garbage
+# collector, tracing, and code run from strings.
 FORGES = {
     "walks the frames to the verdict's nonce": (
         "import json, os\ntry:\n    raise ValueError\nexcept ValueError as e:\n    f = e.__traceback__.tb_frame\n"
@@ -301,10 +302,24 @@ FORGES = {
         "    if isinstance(obj, dict) and obj.get('exercise') == '0.1':\n"
         "        obj = dict(obj, status='solved', reason='')\n    return _real(obj, *args, **kwargs)\n\n\n"
         "json.dumps = fake\n\n\ndef is_healthy(url):\n    return True\n"),
+    "walks from logging's currentframe": (
+        "import logging, os\nf = logging.currentframe()\nwhile f is not None and 'write_verdict' not in f.f_locals:\n"
+        "    f = f.f_back\nf.f_locals['write_verdict']('0.1', 'solved', '')\n"),
+    "searches the garbage collector for the writer": (
+        "import gc as g\nfor o in g.get_objects():\n    if getattr(o, '__name__', '') == 'write_verdict':\n"
+        "        o('0.1', 'solved', '')\n"),
+    "runs hidden code through a builtin found by attribute": (
+        "run = getattr(print.__self__, 'ex' + 'ec')\nrun('import sys\\nf = sys._getframe()')\n"
+        "def is_healthy(url):\n    return True\n"),
+    "writes a module of its own that starts a thread to walk the frames": (
+        "with open('helper_mod.py', 'w') as out:\n    out.write('import sys, threading\\n"
+        "def walk():\\n    for f in sys._current_frames().values():\\n        while f is not None:\\n"
+        "            w = f.f_locals.get(\"write_verdict\")\\n            if w: w(\"0.1\", \"solved\", \"\")\\n"
+        "            f = f.f_back\\nthreading.Thread(target=walk).start()\\n')\nimport sys\nsys.path.insert(0, '.')\n"
+        "import helper_mod\nimport time\ntime.sleep(1)\ndef is_healthy(url):\n    raise NotImplementedError\n"),
 }
 
 
-@pytest.mark.xfail(strict=True, reason="known hole in the in-process judge (see the comment above FORGES)")
 @pytest.mark.parametrize("how", FORGES)
 def test_an_answer_cannot_forge_the_verdict_from_inside_the_judge(how):
     from labs.runtime.exercises.judge import judge

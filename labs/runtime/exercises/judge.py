@@ -26,7 +26,8 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from pathlib import Path
 
 from labs.runtime.exercises import Answer, get_exercise
 
@@ -84,6 +85,62 @@ def reaches_into_grader(source: str) -> str | None:
     return None
 
 
+# While an answer's own code is running (its cell, or a function it defined, anywhere on the
+# stack), these are refused: they reach frames, objects or code the answer was never given,
+# which is how an answer could find the verdict's channel. Its ordinary work needs none of them.
+_SEALED_EVENTS = {"sys._getframe", "sys._current_frames", "sys.settrace", "sys.setprofile", "gc.get_objects",
+                  "gc.get_referrers", "gc.get_referents", "sys.addaudithook"}
+# The attributes that hand out a frame (CPython raises an audit event for each).
+_SEALED_ATTRIBUTES = {"tb_frame", "gi_frame", "cr_frame", "ag_frame"}
+
+
+def _seal(filename: str) -> None:
+    """Install the audit hook that keeps an answer to its own objects.
+
+    Answer code is the cell (``filename``) and any module file outside Python, the venv and
+    this repository (a file the answer wrote and imported). Frames, the garbage collector and
+    tracing are refused while answer code is on the stack above the nearest import (a library's
+    import-time code may look at frames; an answer's module may not); running or making code
+    from a string, and ctypes, are refused when answer code calls them directly (libraries
+    such as namedtuple do it legitimately)."""
+    getframe, local = sys._getframe, threading.local()
+    trusted = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).resolve().parents[3])})
+
+    def is_answer(code_filename: str) -> bool:
+        return code_filename == filename or not (code_filename.startswith("<") or code_filename.startswith(trusted))
+
+    def answer_running(whole_stack: bool) -> bool:
+        frame = getframe(2)  # the code that raised the event (0 is this function, 1 the hook)
+        while frame is not None:
+            code_filename = frame.f_code.co_filename
+            if is_answer(code_filename):
+                return True
+            if not whole_stack or code_filename.startswith("<frozen importlib"):
+                return False  # a library being imported: its own start-up code, not the answer's
+            frame = frame.f_back
+        return False
+
+    def hook(event: str, args: tuple) -> None:
+        if event in _SEALED_EVENTS or (event == "object.__getattr__" and args[1] in _SEALED_ATTRIBUTES):
+            whole_stack = True
+        elif event in ("exec", "compile", "code.__new__", "function.__new__") or event.startswith("ctypes."):
+            whole_stack = False
+        else:
+            return
+        if getattr(local, "busy", False):
+            return
+        local.busy = True
+        try:
+            refused = answer_running(whole_stack)
+        finally:
+            local.busy = False
+        if refused:
+            what = f"{event} {args[1]}" if event == "object.__getattr__" else event
+            raise RuntimeError(f"an answer may not use {what}: it reaches into the checking machinery")
+
+    sys.addaudithook(hook)
+
+
 def _student_line(exc: BaseException, filename: str) -> int | None:
     import traceback
 
@@ -123,10 +180,11 @@ def judge_here(ident: str, source: str, timeout: float | None = None) -> Verdict
     except SyntaxError as exc:
         return Verdict(ident, ERROR, f"your cell has a syntax error: {exc.msg} (line {exc.lineno})")
     namespace = {"__name__": f"exercise_{ident.replace('.', '_')}"}
+    test = exercise.test  # taken before the answer runs
     try:
         with _time_limit(limit):
             exec(code, namespace)  # the student's cell, as a notebook would run it
-            exercise.test(Answer(namespace, source))
+            test(Answer(namespace, source))
     except NotImplementedError:
         return Verdict(ident, NOT_STARTED, "replace each `raise NotImplementedError` (or `NotImplemented`) "
                                            "with your answer")
@@ -147,7 +205,7 @@ def judge(ident: str, source: str, timeout: float | None = None) -> Verdict:
     """Judge the answer in a fresh process; a hang or crash there fails this exercise alone."""
     limit = timeout or get_exercise(ident).timeout
     nonce = secrets.token_hex(16)
-    request = json.dumps({"exercise": ident, "source": source, "timeout": limit, "nonce": nonce})
+    request = json.dumps({"exercise": ident, "source": source, "timeout": limit, "nonce": nonce}) + "\n"
     with tempfile.TemporaryDirectory(prefix="sse-kit-exercise-") as workdir:
         process = subprocess.Popen(
             [sys.executable, "-m", "labs.runtime.exercises.judge", str(os.getpid())], cwd=workdir,
@@ -189,20 +247,36 @@ def _end_with_parent() -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _verdict_writer(nonce: str, report: int):
+    """A function that writes the verdict line, made before the answer runs.
+
+    The nonce lives only in its closure, and everything it calls is bound now, so an answer
+    that patches ``json`` or ``os`` changes nothing: it would need the closure, which only
+    frames or the garbage collector could reach, and both are sealed while the answer runs."""
+    dumps, write, exit_now, statuses = json.dumps, os.write, os._exit, (SOLVED, NOT_STARTED, NOT_SOLVED, ERROR)
+    prefix = f"{_MARK} {nonce} ".encode()
+
+    def write_verdict(exercise: str, status: str, reason: str) -> None:
+        if status not in statuses:
+            status, reason = ERROR, "the verdict was tampered with"
+        write(report, prefix + dumps({"exercise": exercise, "status": status, "reason": reason}).encode() + b"\n")
+        exit_now(0)  # no atexit hook or thread of the answer's gets a say after the verdict
+
+    return write_verdict
+
+
 def main() -> None:
     _end_with_parent()
-    request = json.loads(sys.stdin.read())
-    sys.stdin.close()
-    nonce = request.pop("nonce")
-    get_exercise(request["exercise"])  # the check is imported before the answer runs
+    request = json.loads(sys.stdin.readline())
+    ident = request["exercise"]
+    get_exercise(ident)  # the check is imported before the answer runs
     # The verdict goes to a copy of stdout; the answer's own prints go to stderr.
-    report = os.dup(1)
+    write_verdict = _verdict_writer(request.pop("nonce"), os.dup(1))
     os.dup2(2, 1)
-    verdict = judge_here(request["exercise"], request["source"], request["timeout"])
-    os.write(report, f"{_MARK} {nonce} {json.dumps(asdict(verdict))}\n".encode())
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0)  # no atexit hooks or threads of the answer's get a say after the verdict
+    sys.stdin.close()
+    _seal(f"<exercise {ident}>")
+    verdict = judge_here(ident, request["source"], request["timeout"])
+    write_verdict(ident, verdict.status, verdict.reason)
 
 
 if __name__ == "__main__":
