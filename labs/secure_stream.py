@@ -287,6 +287,8 @@ def check_origin():
 @bp.after_request
 def cors_headers(response: Response) -> Response:
     state = lab()
+    if response.status_code == 401 and "Authorization" in request.headers:
+        response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'  # RFC 6750's way to say it
     origin = foreign_origin()
     if origin is not None and origin_allowed(state, origin):
         if state.allowed_origins == "*":
@@ -503,8 +505,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args(argv)
     with serve_elsewhere(port=args.port) as origin:
-        print(f"open {origin}/?api={args.api}  (start the lab with ALLOWED_ORIGINS={json.dumps([origin])}; "
-              "Ctrl-C stops)", flush=True)
+        print(f"open {origin}/?api={args.api}\n(the lab must allow this origin: python -m labs run secure_stream "
+              f"--config 'ALLOWED_ORIGINS={json.dumps([origin])}'; Ctrl-C stops)", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 

@@ -97,6 +97,7 @@ def test_no_credential_is_a_401_json_and_no_events(lab):
 def test_a_bad_or_malformed_bearer_token_is_a_401(lab, header):
     answer = stream_get(lab, "/stream", headers={"Authorization": header})
     assert answer.status_code == 401 and answer.headers["Content-Type"] == "application/json", answer.text
+    assert answer.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'  # RFC 6750
 
 
 def test_a_bad_bearer_token_is_not_rescued_by_a_good_cookie(lab):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import queue
 import random
+import re
 import secrets
 import socket
 import threading
@@ -160,24 +161,23 @@ def check_12_1(answer: Answer) -> None:
 
 # ------------------------------------------------------------------ 12.2: the JavaScript loop
 
-class BrowserUnavailable(RuntimeError):
-    """No Chromium (or no Playwright) here: this check cannot judge JavaScript without one."""
-
-
-def _browser_parts() -> tuple[str, list[str]]:
+def _browser_options() -> dict:
+    """Playwright's launch options for the kit's Chromium, or the runtime's BrowserUnavailable
+    saying how to get one (the judge reports it as an error, never as a wrong answer)."""
     import importlib.util
 
-    try:
-        from tools.chromium import CHROMIUM_FLAGS, find_chromium
-    except ImportError as exc:
-        raise BrowserUnavailable(f"the kit's tools/chromium.py is not importable ({exc})") from None
-    executable = find_chromium()
-    if executable is None:
-        raise BrowserUnavailable("no Chromium found to run your JavaScript in (install Debian's 'chromium' "
-                                 "package, or set CHROMIUM=/path/to/chromium); this check needs a browser")
+    from labs.runtime.browser import BrowserUnavailable, launch_options
+
+    options = launch_options()  # BrowserUnavailable when there is no Chromium
     if importlib.util.find_spec("playwright") is None:
         raise BrowserUnavailable("Playwright is not installed, so no browser can run your JavaScript")
-    return executable, list(CHROMIUM_FLAGS)
+    return options
+
+
+def _is_the_stub(source: str) -> bool:
+    """True for the shipped cell's JavaScript (comments and spacing aside): the stub, untouched."""
+    code = re.sub(r"//[^\n]*|/\*.*?\*/|\s+", "", source, flags=re.S)
+    return code == 'asyncfunctionreadTokens(response,onToken){thrownewError("notimplemented");}'
 
 
 def _token_stream(tokens: list[str], ending: str, done: bool, rng: random.Random) -> bytes:
@@ -289,13 +289,15 @@ def _js_cases(rng: random.Random) -> list[tuple[str, list[list[int]], bool, list
 def check_12_2(answer: Answer) -> None:
     source = answer.value("READ_TOKENS_JS")
     assert isinstance(source, str), f"READ_TOKENS_JS should be JavaScript source, a str; it is {type(source).__name__}"
-    executable, flags = _browser_parts()
+    if _is_the_stub(source):
+        raise NotImplementedError  # untouched: "not started", with a browser or without
+    options = _browser_options()
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     rng = random.Random()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=flags)
+        browser = playwright.chromium.launch(**options)
         try:
             tab = browser.new_page()
             errors: list[str] = []
