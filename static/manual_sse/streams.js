@@ -24,8 +24,9 @@
 
   $("streams-demo").hidden = false;
   const navigation = performance.getEntriesByType("navigation")[0];
-  // "http/1.1" or "h2": how this page itself was fetched (the streams go the same way).
-  const protocol = (navigation && navigation.nextHopProtocol) || "unknown";
+  // "http/1.1" or "h2": how this page itself was fetched (the streams go the same way).  Empty
+  // when the browser took the page from its cache: then nothing went over the network for it.
+  const protocol = (navigation && navigation.nextHopProtocol) || "unknown (the page came from the cache)";
   $("streams-protocol").textContent = protocol;
   $("streams-count").textContent = String(count);
 
