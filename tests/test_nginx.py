@@ -284,7 +284,10 @@ def test_no_orphan_when_pytest_itself_is_killed(tmp_path):
                 os.replace({str(pid_file) + ".tmp"!r}, {str(pid_file)!r})
                 time.sleep(120)
     """))
-    inner = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
+    # A real pytest, without the plugins this test does not need (they take seconds to load).
+    quiet = [arg for plugin in ("xdist", "xdist.looponfail", "nbval", "anyio", "hypothesispytest")
+             for arg in ("-p", f"no:{plugin}")]
+    inner = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *quiet, str(tmp_path)],
                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_until(pid_file.exists, 30), "the inner test did not start its proxy"
