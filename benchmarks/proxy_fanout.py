@@ -31,7 +31,7 @@ import psutil
 
 from benchmarks import _raise_file_limit
 from benchmarks.procstats import TreeSampler
-from benchmarks.report import machine, machine_line
+from benchmarks.report import aligned_table, machine, machine_line
 from benchmarks.runner import Result, drive, start_lab, stop_fast
 from benchmarks.transports import TRANSPORTS
 from labs.runtime.nginx import start_proxy
@@ -159,11 +159,7 @@ COLUMNS = [  # (header, key, format)
 
 
 def table(rows: list[dict]) -> str:
-    cells = [[h for h, _, _ in COLUMNS]] + [[fmt.format(row[key]) for _, key, fmt in COLUMNS] for row in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return aligned_table(COLUMNS, rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,17 +21,9 @@ import requests
 
 from labs.runtime.client import EventStream
 from labs.runtime.launcher import LabServer
+from labs.runtime.processes import wait_until
 
 WAIT = 5.0  # seconds for any one step
-
-
-def _until(predicate, timeout: float = WAIT, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def _publish_until_seen(lab: LabServer, seen, text: str) -> bool:
@@ -39,7 +31,7 @@ def _publish_until_seen(lab: LabServer, seen, text: str) -> bool:
     deadline = time.monotonic() + WAIT
     while time.monotonic() < deadline:
         lab.publish(text)
-        if _until(lambda: seen(text), 0.3):
+        if wait_until(lambda: seen(text), 0.3):
             return True
     return False
 

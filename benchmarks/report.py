@@ -69,6 +69,15 @@ def text_table(results: list[Result]) -> str:
     return "\n".join(lines)
 
 
+def aligned_table(columns: list[tuple[str, str, str]], rows: list[dict]) -> str:
+    """Plain-text table of ``rows`` (dicts), one column per ``(header, key, format)``, right-aligned."""
+    cells = [[h for h, _, _ in columns]] + [[fmt.format(row[key]) for _, key, fmt in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
 def markdown_table(results: list[Result]) -> str:
     headers = [h for h, _, _ in COLUMNS]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]

@@ -44,6 +44,7 @@ from benchmarks.transports import TRANSPORTS, Transport, select
 from benchmarks.webhook import drive_webhook
 from benchmarks.workload import Tally, percentile, stamp, summarize, warm_up
 from labs.runtime.client import EventStream
+from labs.runtime.processes import wait_until
 from labs.runtime.webapp import REPO_ROOT
 
 N, M = 2, 3
@@ -584,15 +585,6 @@ raise SystemExit(f"execve failed: errno {ctypes.get_errno()}")
 """
 
 
-def wait_for(check, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def _cmdline_reads_empty(pid: int) -> bool:
     with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
         return cmdline.read().strip(b"\0") == b""
@@ -605,12 +597,12 @@ def test_child_watcher_keeps_a_command_line_that_later_reads_empty_or_as_a_zombi
     try:
         proc = psutil.Process(child.pid)
         # Seen while it runs what it was started with (a fork reads as its parent at first).
-        assert wait_for(lambda: watcher.look() or "import ctypes" in watcher.started.get(child.pid, ""))
+        assert wait_until(lambda: watcher.look() or "import ctypes" in watcher.started.get(child.pid, ""), 10)
         good = watcher.started[child.pid]
         child.stdin.write("\n")
         child.stdin.flush()
         # Then its command line reads empty, as an exiting process's does: psutil says [''] or [].
-        assert wait_for(lambda: _cmdline_reads_empty(child.pid))
+        assert wait_until(lambda: _cmdline_reads_empty(child.pid), 10)
         assert " ".join(proc.cmdline()).strip() == ""
         watcher.look()
         assert watcher.started[child.pid] == good
@@ -618,7 +610,7 @@ def test_child_watcher_keeps_a_command_line_that_later_reads_empty_or_as_a_zombi
         child.stdin.write("print('bye', flush=True)\n")
         child.stdin.close()
         assert child.stdout.readline() == "bye\n"
-        assert wait_for(lambda: proc.status() == psutil.STATUS_ZOMBIE)
+        assert wait_until(lambda: proc.status() == psutil.STATUS_ZOMBIE, 10)
         assert _cmdline_reads_empty(child.pid)
         watcher.look()
         assert watcher.started[child.pid] == good and _is_gone(proc)
@@ -637,7 +629,7 @@ def test_harness_leaves_no_lab_or_redis_process_behind(monkeypatch):
     assert any("labs run" in line for line in started.values()), started
     assert any("redis-server" in os.path.basename(line.split(" ")[0]) for line in started.values()), started
     # a bound for the redis watchdog to notice, not a measurement
-    wait_for(lambda: all(_is_gone(p) for p in watcher.seen.values()))
+    wait_until(lambda: all(_is_gone(p) for p in watcher.seen.values()), 10)
     left = {pid: started.get(pid, "?") for pid, proc in watcher.seen.items() if not _is_gone(proc)}
     assert not left, f"still running after the harness returned: {left}"
 
