@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 
 import psutil
 import pytest
@@ -79,6 +80,47 @@ def lab_and_redis_running(pid: int, name: str) -> list[int]:
     # Each lives in a session of its own (an interrupt to the kernel's group misses them).
     assert os.getsid(pid) == pid, "the lab should lead a process session of its own"
     return tree
+
+
+def assert_killing_leaves_nothing(argv: list[str], started, **popen) -> None:
+    """Run ``argv``; ``started(process)`` waits until it has started its servers, checks them and
+    returns their processes.  Then ``argv`` is SIGKILLed (nothing runs in it: no atexit, no
+    finally), and every one of those processes must go."""
+    process = subprocess.Popen(argv, **popen)
+    try:
+        tree = started(process)
+        process.kill()
+        process.wait()
+        assert_all_gone(tree)
+    finally:
+        process.kill()
+
+
+def inner_pytest(tmp_path, servers: str, pids: str) -> tuple[list[str], Callable[[], list[int]]]:
+    """A real pytest's command line for one test in ``tmp_path`` that opens ``servers`` (what
+    follows ``with``, e.g. ``start_lab("manual_sse") as lab``) and holds them; and a function
+    that waits until they run and returns ``pids`` (a list expression, e.g. ``[lab.pid]``)."""
+    pid_file = tmp_path / "pids.json"
+    (tmp_path / "test_inner.py").write_text(textwrap.dedent(f"""
+        import json, os, time
+        from labs import start_lab, start_proxy
+
+        def test_holds_servers():
+            with {servers}:
+                with open({str(pid_file) + ".tmp"!r}, "w") as out:
+                    out.write(json.dumps({pids}))
+                os.replace({str(pid_file) + ".tmp"!r}, {str(pid_file)!r})  # whole or absent
+                time.sleep(120)
+    """))
+
+    def started_pids() -> list[int]:
+        assert wait_until(pid_file.exists, 30), f"the inner test did not start {servers}"
+        return json.loads(pid_file.read_text())
+
+    # Without the plugins this test does not need (they take seconds to load).
+    quiet = [arg for plugin in ("xdist", "xdist.looponfail", "nbval", "anyio", "hypothesispytest")
+             for arg in ("-p", f"no:{plugin}")]
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *quiet, str(tmp_path)], started_pids
 
 
 @pytest.fixture(autouse=True)
@@ -154,41 +196,22 @@ def test_no_orphan_when_the_starting_process_is_killed(tmp_path):
         print(json.dumps({"pid": lab.pid}), flush=True)
         time.sleep(120)
     """))
-    starter = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    try:
-        pid = json.loads(starter.stdout.readline())["pid"]
-        tree = lab_and_redis_running(pid, "json_roundtrip")
-        starter.kill()  # SIGKILL: no atexit, no finally, nothing runs in the starter
-        starter.wait()
-        assert_all_gone(tree)
-    finally:
-        starter.kill()
+
+    def started(starter):
+        return lab_and_redis_running(json.loads(starter.stdout.readline())["pid"], "json_roundtrip")
+
+    assert_killing_leaves_nothing([sys.executable, str(script)], started, stdout=subprocess.PIPE, text=True)
 
 
 def test_no_orphan_when_pytest_itself_is_killed(tmp_path):
-    pid_file = tmp_path / "pids.json"
-    (tmp_path / "test_inner.py").write_text(textwrap.dedent(f"""
-        import json, os, time
-        from labs import start_lab
+    argv, started_pids = inner_pytest(tmp_path, 'start_lab("sse_blueprint") as lab', "[lab.pid]")  # it needs Redis
 
-        def test_holds_a_lab():
-            with start_lab("sse_blueprint") as lab:  # a lab that always needs Redis
-                with open({str(pid_file) + ".tmp"!r}, "w") as out:
-                    out.write(json.dumps([lab.pid]))
-                os.replace({str(pid_file) + ".tmp"!r}, {str(pid_file)!r})  # whole or absent
-                time.sleep(120)
-    """))
-    inner = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        assert wait_until(pid_file.exists, 30), "the inner test did not start its lab"
-        tree = lab_and_redis_running(json.loads(pid_file.read_text())[0], "sse_blueprint")
+    def started(inner):
+        tree = lab_and_redis_running(started_pids()[0], "sse_blueprint")
         assert running(inner.pid)
-        inner.kill()
-        inner.wait()
-        assert_all_gone(tree)
-    finally:
-        inner.kill()
+        return tree
+
+    assert_killing_leaves_nothing(argv, started, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import http.client
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
@@ -31,7 +31,41 @@ def post_json(url: str, payload: Any, **kwargs) -> requests.Response:
     return requests.post(url, json=payload, **kwargs)
 
 
-class EventStream:
+class BackgroundReader:
+    """What the kit's stream readers share (this module's :class:`EventStream` and
+    :class:`labs.runtime.stream_timing.TimedStream`): a daemon thread reading from a socket
+    it opened itself, which :meth:`close` shuts down; usable in a ``with`` block.
+
+    A subclass sets ``_changed`` (a Condition its waiters wait on), ``_closing``,
+    ``_socket`` (once connected) and ``_thread``.
+    """
+
+    _changed: threading.Condition
+    _closing: bool
+    _socket: socket.socket | None
+    _thread: threading.Thread
+
+    def close(self) -> None:
+        """Hang up (and reconnect no more), as a browser tab does when it closes."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()  # wakes a reader waiting to reconnect
+        sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread at once
+            except OSError:
+                pass
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class EventStream(BackgroundReader):
     """One stream reader running in a daemon thread.
 
     ``events`` (decoded, in order), ``raw`` (the bytes as they arrived) and ``status``
@@ -136,23 +170,6 @@ class EventStream:
     def messages(self) -> list[Any]:
         """The JSON ``message`` of every ``notify`` event so far."""
         return [e.json().get("message") for e in list(self.events) if e.type == "notify"]
-
-    def close(self) -> None:
-        """Hang up, as a browser tab does when it closes."""
-        self._closing = True
-        sock = self._socket
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread at once
-            except OSError:
-                pass
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> EventStream:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<EventStream {self.url} events={len(self.events)}>"

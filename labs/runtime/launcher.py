@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from labs.runtime.processes import ManagedProcess, python_argv, wait_until
+from labs.runtime.processes import ManagedProcess, ManagedServer, python_argv, wait_until
 from labs.runtime.registry import get_lab
 from labs.runtime.serve import READY_PREFIX
 
@@ -29,7 +29,7 @@ class LabStartError(RuntimeError):
     pass
 
 
-class LabServer:
+class LabServer(ManagedServer):
     def __init__(self, name: str, *, config: dict[str, Any] | None = None, workers: int | None = None,
                  redis: bool = False, host: str = "127.0.0.1", extra_args: list[str] | None = None) -> None:
         self.lab = get_lab(name)
@@ -77,15 +77,7 @@ class LabServer:
             return False
 
     def _failure(self, what: str) -> str:
-        return f"lab {self.name!r} {what}; its output:\n{self.process.log if self.process else ''}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    @property
-    def log(self) -> str:
-        return self.process.log if self.process else ""
+        return f"lab {self.name!r} {what}; its output:\n{self.log}"
 
     def get(self, path: str, **kwargs) -> requests.Response:
         kwargs.setdefault("timeout", 10)
@@ -98,16 +90,6 @@ class LabServer:
     def publish(self, message: str, **kwargs) -> requests.Response:
         """``POST /send_notification`` with ``{"message": message}``."""
         return self.post("/send_notification", json={"message": message}, **kwargs)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-    def __enter__(self) -> LabServer:
-        return self if self.url else self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<LabServer {self.name} {self.url or 'not started'}>"

@@ -47,7 +47,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from labs.runtime.processes import ManagedProcess, python_argv, wait_until
+from labs.runtime.processes import ManagedProcess, ManagedServer, python_argv, wait_until
 
 
 class NginxUnavailable(RuntimeError):
@@ -354,7 +354,7 @@ def _address_of(upstream) -> str:
     return f"{host}:{parts.port}"
 
 
-class NginxProxy:
+class NginxProxy(ManagedServer):
     """One private nginx in front of ``upstream`` (a lab, another proxy, or a URL).
 
     After :meth:`start`: ``url`` (what clients open), ``config_text`` (the nginx.conf it
@@ -383,14 +383,6 @@ class NginxProxy:
     @property
     def access_log(self) -> Path | None:
         return self.directory / "access.log" if self._dir else None
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process else None
-
-    @property
-    def log(self) -> str:
-        return self.process.log if self.process else ""
 
     def start(self, timeout: float = 15.0) -> NginxProxy:
         self.binary = find_nginx()
@@ -463,17 +455,10 @@ class NginxProxy:
         return self.access_log.read_text().splitlines()
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        super().stop()
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
-
-    def __enter__(self) -> NginxProxy:
-        return self if self.url else self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<NginxProxy {self.url or 'not started'} -> {', '.join(self.upstreams)}>"

@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
+from typing import Self
 
 _running: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 
@@ -92,6 +93,37 @@ class ManagedProcess:
             os.killpg(self.proc.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+
+
+class ManagedServer:
+    """What the kit's server handles share (:class:`labs.runtime.launcher.LabServer`,
+    :class:`labs.runtime.nginx.NginxProxy`): one :class:`ManagedProcess` that answers at
+    ``url`` once ``start()`` returns; ``stop()`` ends it, and so does the end of a ``with``
+    block (which starts it first if need be)."""
+
+    process: ManagedProcess | None
+    url: str | None
+
+    def start(self, timeout: float) -> Self:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def log(self) -> str:
+        return self.process.log if self.process else ""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def __enter__(self) -> Self:
+        return self if self.url else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:

@@ -24,6 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from labs.runtime.client import BackgroundReader
 from labs.runtime.sse import Event, EventStreamDecoder
 
 # EventSource's reconnection delay when the stream never said ``retry:`` (Chromium: 3 s).
@@ -49,7 +50,7 @@ class Connection:
     end: str | None = None  # "ended" (the server finished), "cut" (mid-stream), "closed" (by us), or an error
 
 
-class TimedStream:
+class TimedStream(BackgroundReader):
     """Read ``url`` in a daemon thread; ``arrivals``, ``connections``, ``raw`` fill in as it goes.
 
     ``accept_gzip``: send ``Accept-Encoding: gzip`` (as browsers do) and inflate the answer.
@@ -205,25 +206,6 @@ class TimedStream:
     def messages(self) -> list[str]:
         """The ``message`` of every ``notify`` event so far, in order."""
         return [a.event.json().get("message") for a in list(self.arrivals) if a.event.type == "notify"]
-
-    def close(self) -> None:
-        """Hang up (and reconnect no more), as a closed browser tab does."""
-        with self._changed:
-            self._closing = True
-            self._changed.notify_all()
-        sock = self._socket
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)  # wakes the reading thread at once
-            except OSError:
-                pass
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> TimedStream:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"<TimedStream {self.url} events={len(self.arrivals)} connections={len(self.connections)}>"
