@@ -1,0 +1,144 @@
+# Other answers to the exercises of notebook 10, judged by tests/test_exercise_checks*.py.
+# "correct" sections must be solved, "wrong" sections must not.
+
+# %% Exercise 10.1 correct: proxy_buffering off (fix 3), nginx's own 60 s read timeout
+def lab_location(upstream, keepalive_seconds):
+    return (
+        "location / {\n"
+        f"    proxy_pass http://{upstream};\n"
+        "    proxy_http_version 1.1;\n"
+        '    proxy_set_header Connection "";\n'
+        "    proxy_buffering off;\n"
+        "}\n"
+    )
+
+# %% Exercise 10.1 correct: a location of its own for the stream, unbuffered, the rest as it was
+def lab_location(upstream, keepalive_seconds):
+    common = f"""
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+"""
+    stream = f"    proxy_buffering off;\n    proxy_read_timeout {keepalive_seconds * 3}s;\n"
+    return "location / {" + common + "}\n" + "location = /stream {" + common + stream + "}\n"
+
+# %% Exercise 10.1 correct: the lab's header obeyed again (a proxy_ignore_headers of its own)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location / {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_ignore_headers Expires;
+    proxy_read_timeout 1h;
+}}"""
+
+# %% Exercise 10.1 correct: gzip off in a location for the stream only
+def lab_location(upstream, keepalive_seconds):
+    lines = [f"proxy_pass http://{upstream};", "proxy_http_version 1.1;", 'proxy_set_header Connection "";']
+    body = "\n".join("    " + line for line in lines)
+    return f"location / {{\n{body}\n}}\nlocation /stream {{\n{body}\n    gzip off;\n}}\n"
+
+# %% Exercise 10.1 wrong: buffering on and gzip still on for the stream (the stream is held)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location / {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_read_timeout 1h;
+}}"""
+
+# %% Exercise 10.1 wrong: HTTP/1.0 towards the lab (a new connection for every request)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location / {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.0;
+    proxy_buffering off;
+}}"""
+
+# %% Exercise 10.1 wrong: a read timeout shorter than the keep-alive interval (a quiet stream is cut)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location / {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;
+    proxy_read_timeout 1s;
+}}"""
+
+# %% Exercise 10.1 wrong: gzip off for the whole location (the lab's JSON is no longer compressed)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location / {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    gzip off;
+}}"""
+
+# %% Exercise 10.1 wrong: hard-coded upstream name from the notebook's config (nginx -t refuses it)
+def lab_location(upstream, keepalive_seconds):
+    return """location / {
+    proxy_pass http://lab;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;
+}"""
+
+# %% Exercise 10.1 wrong: hard-coded address (nothing listens there: 502)
+def lab_location(upstream, keepalive_seconds):
+    return """location / {
+    proxy_pass http://127.0.0.1:5000;
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;
+}"""
+
+# %% Exercise 10.1 wrong: a missing semicolon (nginx -t refuses the config)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location / {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1
+    proxy_set_header Connection "";
+    proxy_buffering off;
+}}"""
+
+# %% Exercise 10.1 wrong: only the stream's location (the lab's other paths answer 404)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location /stream {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;
+}}"""
+
+# %% Exercise 10.1 wrong: prints the block instead of returning it
+def lab_location(upstream, keepalive_seconds):
+    print(f"location / {{ proxy_pass http://{upstream}; proxy_buffering off; }}")
+
+# %% Exercise 10.2 correct: the same predictions, spelt with capitals and spaces
+B = " Held"  # the outer proxy never sees the lab's header
+C = "LIVE"
+A = "live "
+
+# %% Exercise 10.2 wrong: the folklore (any buffering nginx holds a stream)
+A = "held"
+B = "held"
+C = "held"
+
+# %% Exercise 10.2 wrong: the inner proxy's buffering off taken to fix the chain
+A = "live"
+B = "live"
+C = "live"
+
+# %% Exercise 10.2 wrong: gzip anywhere on the path taken to hold the stream
+A = "live"
+B = "held"
+C = "held"
+
+# %% Exercise 10.2 wrong: true and false instead of "live" and "held"
+A = True
+B = False
+C = True
+
+# %% Exercise 10.2 wrong: computed, not written out (hard-coded in a list, unpacked)
+PREDICTIONS = ["live", "held", "live"]
+A, B, C = PREDICTIONS
