@@ -130,7 +130,8 @@ class Cluster:
     redis: RedisServer | None = None
     nginx: NginxProxy | None = None
     balancers: list[NginxProxy] = field(default_factory=list)  # more nginx in front of the same nodes
-    timeline: list[tuple[float, str, str]] = field(default_factory=list)  # (time.time(), node, what)
+    # (time.time(), node name, what): "started", "stopping" (SIGTERM sent), "stopped", "killed"
+    timeline: list[tuple[float, str, str]] = field(default_factory=list)
     token: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def __post_init__(self) -> None:
@@ -252,6 +253,7 @@ class Cluster:
             return self.kill_node(index)
         node = self.nodes[index]
         if node.alive:
+            self._note(node, "stopping")  # SIGTERM now; "stopped" once it has exited
             try:
                 os.kill(node.pid, signal.SIGTERM)  # the server's own shutdown: goodbyes, then exit
             except ProcessLookupError:

@@ -289,9 +289,11 @@ RECHECK_SECONDS = 5.0
 # new stream reads Redis once or twice; without a bound, a burst of readers (a thousand
 # connecting at once, or a stopped node's readers all coming back) opened one connection each,
 # Redis's accept queue overflowed, and connects timed out: measured with 3,000 readers through
-# nginx, a third of them got "Redis is down" 503s.  A bounded pool makes the burst wait instead.
+# nginx, a third of them got "Redis is down" 503s.  A bounded pool makes the burst wait instead,
+# and long enough: a 503 ends an EventSource for good, so a stream had better wait.  (While Redis
+# is down a request still fails at once: connecting is refused, there is no waiting for that.)
 REDIS_CONNECTIONS = 32
-REDIS_POOL_WAIT_SECONDS = 10.0
+REDIS_POOL_WAIT_SECONDS = 30.0
 
 
 class RedisEventLog(EventLog):
