@@ -8,8 +8,10 @@ workers share the work, about evenly):
   is judged solved, and every ``# %% Exercise N.M wrong: why`` section is not (not solved,
   or an error: never solved, never "not started");
 - every exercise has at least one correct answer besides the reference, and one wrong one;
-- the reference answer (``solutions/NN_name.py``) is solved;
-- the stub (the shipped exercise cell) is "not started", and its check cell shows no hint.
+- an untouched exercise's check cell shows "not started" and no hint.
+
+The reference answers (solved) and the shipped stubs (not started) are judged once, by the
+graders' own command, in ``test_grading_all.py`` and ``test_grading_all_late.py``.
 
 Everything goes through the real judge (a fresh process per answer), two answers at a time.
 """
@@ -27,7 +29,6 @@ import pytest
 from labs.runtime.exercises import student
 from labs.runtime.exercises.judge import ERROR, NOT_SOLVED, NOT_STARTED, SOLVED, Verdict, judge
 from labs.runtime.exercises.notebooks import exercise_cells
-from tools import solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS_DIR = ROOT / "tests" / "exercise_variants"
@@ -72,13 +73,6 @@ def stubs(numbers) -> dict[str, str]:
     return found
 
 
-def references(numbers) -> dict[str, str]:
-    found = {}
-    for path in notebooks(numbers):
-        found.update(solutions.load_solutions(solutions.solution_file(path)))
-    return found
-
-
 def pytest_generate_tests(metafunc):
     numbers = metafunc.module.NUMBERS
     if "variant" in metafunc.fixturenames:
@@ -114,7 +108,6 @@ class Judgements:
 def judged(request):
     numbers = request.module.NUMBERS
     answers = [(v.ident, v.source) for v in variants(numbers)]
-    answers += sorted(references(numbers).items()) + sorted(stubs(numbers).items())
     judgements = Judgements(answers)
     yield judgements
     judgements.close()
@@ -143,20 +136,12 @@ def test_every_exercise_has_other_correct_answers_and_wrong_ones(ident):
         f"tests/exercise_variants/{number:02d}_*.py needs a `# %% Exercise {ident} wrong: ...` answer")
 
 
-def test_the_reference_answer_is_solved(ident, judged):
-    reference = references(range(100)).get(ident)
-    assert reference is not None, f"solutions/ has no section `# %% Exercise {ident}`"
-    verdict = judged.verdict(ident, reference)
-    assert verdict.status == SOLVED, f"the reference answer to {ident} is judged {verdict.status}: {verdict.reason}"
-
-
-def test_the_stub_is_not_started_and_shows_no_hint(ident, judged, capsys, monkeypatch):
+def test_an_untouched_exercise_shows_not_started_and_no_hint(ident, capsys, monkeypatch):
     stub = stubs(range(100))[ident]
-    verdict = judged.verdict(ident, stub)
-    assert verdict.status == NOT_STARTED, f"the shipped exercise cell is judged {verdict.status}: {verdict.reason}"
+    # What the student sees when running the check cell on the untouched stub; that the real
+    # judge calls every shipped stub "not started" is the graders' test (test_grading_all*.py).
+    verdict = Verdict(ident, NOT_STARTED, "replace each `raise NotImplementedError` with your answer")
 
-    # What the student sees when running the check cell on the untouched stub. The check
-    # cell calls the judge; it gets the verdict the real judge just gave for this source.
     def same_judge(asked_ident, source, timeout=None):
         assert (asked_ident, source) == (ident, stub)
         return verdict

@@ -345,7 +345,7 @@ def test_list_names_every_lab():
     names = [line.split()[0] for line in out.splitlines()]
     assert names == list(LABS)
     assert names == ["event_stream", "json_roundtrip", "sse_blueprint", "manual_sse",
-                     "polling", "long_polling", "websockets", "webhooks"]
+                     "polling", "long_polling", "websockets", "webhooks", "token_stream", "secure_stream"]
 
 
 def test_list_gives_each_lab_its_summary_and_notebook():
