@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.support import serve_in_thread
 
 
 @contextmanager
@@ -28,13 +28,8 @@ def health_server(status: int, body: object):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
+        yield url
 
 
 @exercise("0.1", hints=[

@@ -10,11 +10,11 @@ import ast
 import random
 import re
 import secrets
-import threading
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.support import serve_in_thread
 from labs.runtime.sse import EventStreamDecoder, decode
 
 _WORDS = ["alpha", "bravo", "café", "delta", "écho", "foxtrot", "golf", "hôtel", "india", "juliett",
@@ -222,13 +222,8 @@ def resumable_server(ids: list[str]):
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/stream", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_in_thread(ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as url:
+        yield url + "/stream", seen
 
 
 @exercise("1.3", hints=[

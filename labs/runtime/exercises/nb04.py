@@ -8,7 +8,6 @@ cell *is* ``app.py`` (run here as ``python app.py``, with a private Redis), and 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import inspect
 import json
 import queue
@@ -23,7 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.support import random_text, run_with_limit
+from labs.runtime.exercises.support import browser_for_check, random_text, run_with_limit, serve_wsgi
 from labs.runtime.sse import Event, EventStreamDecoder, decode
 
 
@@ -582,28 +581,12 @@ def check_4_4(answer: Answer) -> None:
 
 # ------------------------------------------------------------------ 4.5: index.html
 
-class BrowserUnavailable(RuntimeError):
-    """No Chromium (or no Playwright) to run the page in: the check cannot judge it here."""
-
-
 def _script_code(page: str) -> str:
     """The page's inline JavaScript, without comments and blank space."""
     code = " ".join(re.findall(r"<script\b[^>]*>(.*?)</script\s*>", page, flags=re.S | re.I))
     code = re.sub(r"/\*.*?\*/", " ", code, flags=re.S)
     code = re.sub(r"(^|\s)//[^\n]*", " ", code)
     return code.strip()
-
-
-def _chromium() -> tuple[str, list[str]]:
-    from labs.runtime import browser
-
-    try:
-        executable = browser.find_browser()
-    except browser.BrowserUnavailable as exc:
-        raise BrowserUnavailable(f"no Chromium found to run your page in. {exc}") from None
-    if importlib.util.find_spec("playwright") is None:
-        raise BrowserUnavailable("Playwright is not installed, so no browser can run your page")
-    return executable, list(browser.CHROMIUM_FLAGS)
 
 
 @contextmanager
@@ -614,7 +597,6 @@ def _page_server(page: str, redis_url: str) -> Iterator[str]:
 
     from flask import Flask, Response, request
     from flask_sse import sse
-    from werkzeug.serving import make_server
 
     app = Flask("exercise_4_5_server")
     app.config["REDIS_URL"] = redis_url
@@ -627,15 +609,8 @@ def _page_server(page: str, redis_url: str) -> Iterator[str]:
         return {"status": "success"}
 
     # Once Redis stops, flask-sse's stream threads that outlived their page log an error: not the page's.
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_wsgi(app, quiet_below=logging.CRITICAL) as url:
+        yield url
 
 
 _READ_LIST = """() => {
@@ -706,9 +681,6 @@ def check_4_5(answer: Answer) -> None:
     assert isinstance(page, str), f"INDEX_HTML should be the page's HTML, a str; it is {type(page).__name__}"
     if not _script_code(page):
         raise NotImplementedError  # the skeleton's <script> holds only comments
-    executable, flags = _chromium()
-    from playwright.sync_api import sync_playwright
-
     from labs.runtime.redis_server import RedisServer
 
     rng = random.Random()
@@ -716,23 +688,21 @@ def check_4_5(answer: Answer) -> None:
     texts = [random_text(rng), f'<img src="x-{secrets.token_hex(2)}" onerror="window.{flag}=1">',
              random_text(rng), f"Tom & Jerry's \"{secrets.token_hex(2)}\" café"]
     rng.shuffle(texts)
-    with RedisServer(private=True) as redis_server, _page_server(page, redis_server.url) as url:
+    with RedisServer(private=True) as redis_server, _page_server(page, redis_server.url) as url, \
+            browser_for_check("your page") as browser:
         client = redis_server.client()
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, headless=True, args=flags)
-            try:
-                tab = browser.new_page()
-                errors: list[str] = []
-                tab.on("pageerror", lambda error: errors.append(str(error)))
-                tab.goto(url + "/", wait_until="load", timeout=10_000)
-                _wait_for_listener(client, errors)
-                import requests
+        try:
+            tab = browser.new_page()
+            errors: list[str] = []
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            tab.goto(url + "/", wait_until="load", timeout=10_000)
+            _wait_for_listener(client, errors)
+            import requests
 
-                for text in texts:
-                    requests.post(url + "/send_notification", json={"message": text}, timeout=10).raise_for_status()
-                seen = _read_page(tab, len(texts))
-                probe_fired = bool(tab.evaluate(f"() => window.{flag} === 1"))
-                _judge_page(seen, texts, probe_fired, errors)
-            finally:
-                browser.close()
-        client.close()
+            for text in texts:
+                requests.post(url + "/send_notification", json={"message": text}, timeout=10).raise_for_status()
+            seen = _read_page(tab, len(texts))
+            probe_fired = bool(tab.evaluate(f"() => window.{flag} === 1"))
+            _judge_page(seen, texts, probe_fired, errors)
+        finally:
+            client.close()

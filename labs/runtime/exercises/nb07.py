@@ -9,11 +9,11 @@ import random
 import re
 import secrets
 import socket
-import time
 from urllib.parse import urlsplit
 
 from labs.runtime.exercises import Answer, exercise
 from labs.runtime.exercises.support import random_text, run_with_limit
+from labs.runtime.processes import wait_until
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 RFC_KEY, RFC_ACCEPT = "dGhlIHNhbXBsZSBub25jZQ==", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
@@ -69,15 +69,6 @@ def check_7_1(answer: Answer) -> None:
     assert got == server_says, f"for a fresh key {key!r} the live lab answered {server_says!r}; you returned {got!r}"
 
 
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 @exercise("7.2", hints=[
     "Two things must work: the connection (which transport does the lab accept? section 2) and the handler "
     "(for which event, registered when?).",
@@ -113,7 +104,7 @@ def check_7_2(answer: Answer) -> None:
             texts = [random_text(), random_text()]
             for text in texts:
                 lab.publish(text)
-            if not _wait(lambda: len(inbox) >= 2, 10):
+            if not wait_until(lambda: len(inbox) >= 2, 10, interval=0.02):
                 assert inbox, "two notifications were published and nothing reached inbox: " \
                               "register a handler for the event 'notify'"
             assert inbox == texts, f"inbox should hold the two messages, {texts!r}; it holds {inbox!r}"
@@ -163,7 +154,7 @@ def check_7_3(answer: Answer) -> None:
                 "join_and_say had not returned 15 s after it was called"))
             assert isinstance(ack, dict) and ack.get("ok") is True, \
                 f"return the server's acknowledgement of the chat, which says ok; you returned {ack!r}"
-            if not _wait(lambda: _of(member_inbox, "chat"), 10):
+            if not wait_until(lambda: _of(member_inbox, "chat"), 10, interval=0.02):
                 raise AssertionError(f"a member of the room {room!r} received no chat message")
             chats = _of(member_inbox, "chat")
             assert [m.get("text") for m in chats] == [text], \
@@ -171,7 +162,7 @@ def check_7_3(answer: Answer) -> None:
             assert ack.get("id") == chats[0].get("id"), \
                 f"return the acknowledgement of the chat (it carries the message's id), not of the join: {ack!r}"
             lab.publish("marker")  # once the outsider has this, a chat sent earlier would be there too
-            _wait(lambda: _of(outsider_inbox, "notify"), 10)
+            wait_until(lambda: _of(outsider_inbox, "notify"), 10, interval=0.02)
             assert _of(outsider_inbox, "chat") == [], "a client in another room received your chat message"
         finally:
             for client in clients:

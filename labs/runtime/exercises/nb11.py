@@ -12,13 +12,13 @@ import logging
 import random
 import re
 import secrets
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.support import random_text
+from labs.runtime.exercises.support import browser_for_check, random_text, serve_wsgi
+from labs.runtime.processes import wait_until
 
 # ------------------------------------------------------------------ 11.1
 
@@ -72,10 +72,6 @@ PAGE = """<!doctype html>
 """
 
 
-class BrowserUnavailable(RuntimeError):
-    """No Chromium to run the page in: the check cannot judge it here."""
-
-
 def _code(script: str) -> str:
     """The script without comments and blank space (the stub holds comments only)."""
     script = re.sub(r"/\*.*?\*/", " ", script, flags=re.S)
@@ -88,7 +84,6 @@ def _lab_with_page(script: str, worker: str) -> Iterator[str]:
     """A real manual_sse lab, served from a thread of this process, that also serves the
     student's page: ``/exercise-11-2.html``, its script, and ``/shared-worker.js``."""
     from flask import Response
-    from werkzeug.serving import make_server
 
     from labs import manual_sse
 
@@ -97,15 +92,8 @@ def _lab_with_page(script: str, worker: str) -> Iterator[str]:
              "shared-worker.js": (worker, "text/javascript")}
     for name, (body, mime) in files.items():
         app.add_url_rule(f"/{name}", name, lambda body=body, mime=mime: Response(body, mimetype=mime))
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_wsgi(app, quiet_below=logging.CRITICAL) as url:
+        yield url
 
 
 _READ = """() => {
@@ -114,15 +102,6 @@ _READ = """() => {
   return {items: Array.from(list.children, (item) => item.textContent.trim()),
           markup: list.querySelectorAll("b, img").length};
 }"""
-
-
-def _wait(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def _streams(url: str) -> int:
@@ -141,7 +120,7 @@ def _judge_lists(tabs, texts: list[str], flag: str, errors: list[str], when: str
     def seen():
         return [tab.evaluate(_READ) for tab in tabs]
 
-    _wait(lambda: all(s is not None and len(s["items"]) >= len(texts) for s in seen()), 8)
+    wait_until(lambda: all(s is not None and len(s["items"]) >= len(texts) for s in seen()), 8, interval=0.1)
     time.sleep(0.3)  # a duplicate would come right after
     lists = seen()
     if any(tab.evaluate(f"() => window.{flag} === 1") for tab in tabs) or any(s and s["markup"] for s in lists):
@@ -158,15 +137,6 @@ def _judge_lists(tabs, texts: list[str], flag: str, errors: list[str], when: str
             raise AssertionError(
                 f"{when}, {len(texts)} messages were published; tab {number} of {len(tabs)} should show each once, "
                 f"as text, in order: {texts!r}; it shows {items!r}.{failed}")
-
-
-def _launch(playwright):
-    from labs.runtime import browser
-
-    try:
-        return playwright.chromium.launch(**browser.launch_options())
-    except browser.BrowserUnavailable as exc:
-        raise BrowserUnavailable(f"no Chromium found to run your page in. {exc}") from None
 
 
 @exercise("11.2", hints=[
@@ -187,45 +157,39 @@ def check_11_2(answer: Answer) -> None:
     assert isinstance(worker, str), f"WORKER_JS should be a str (or empty); it is {type(worker).__name__}"
     if not _code(script):
         raise NotImplementedError  # the stub holds comments only
-    from playwright.sync_api import sync_playwright
-
     rng = random.Random()
     flag = f"sseKitProbe{secrets.token_hex(4)}"
     texts = [random_text(rng), f'<img src="x-{secrets.token_hex(2)}" onerror="window.{flag}=1">', random_text(rng)]
     rng.shuffle(texts)
     tab_count = rng.randint(3, 5)
-    with _lab_with_page(script, worker) as url, sync_playwright() as playwright:
-        browser = _launch(playwright)
-        try:
-            context = browser.new_context()  # one browser profile: its tabs share connections, locks, channels
-            errors: list[str] = []
-            tabs = []
-            for _ in range(tab_count):
-                tab = context.new_page()
-                tab.on("pageerror", lambda error: errors.append(str(error)))
-                tab.goto(url + "/exercise-11-2.html", wait_until="load", timeout=15_000)
-                tabs.append(tab)
-            _wait(lambda: _streams(url) >= 1, 10)
-            time.sleep(1.0)  # let every tab settle: a second stream would open now
-            count = _streams(url)
-            if count == 0:
-                failed = f" (its JavaScript failed: {errors[0]})" if errors else ""
-                raise AssertionError(f"{tab_count} tabs of your page were open and none of them opened an "
-                                     f"EventSource on /stream{failed}")
-            assert count == 1, (f"{tab_count} tabs of your page opened {count} streams on /stream; one stream, "
-                                "in one tab, should serve them all")
-            for text in texts[:2]:
-                _publish(url, text)
-            _judge_lists(tabs, texts[:2], flag, errors, "with every tab open")
+    with _lab_with_page(script, worker) as url, browser_for_check("your page") as browser:
+        context = browser.new_context()  # one browser profile: its tabs share connections, locks, channels
+        errors: list[str] = []
+        tabs = []
+        for _ in range(tab_count):
+            tab = context.new_page()
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            tab.goto(url + "/exercise-11-2.html", wait_until="load", timeout=15_000)
+            tabs.append(tab)
+        wait_until(lambda: _streams(url) >= 1, 10, interval=0.1)
+        time.sleep(1.0)  # let every tab settle: a second stream would open now
+        count = _streams(url)
+        if count == 0:
+            failed = f" (its JavaScript failed: {errors[0]})" if errors else ""
+            raise AssertionError(f"{tab_count} tabs of your page were open and none of them opened an "
+                                 f"EventSource on /stream{failed}")
+        assert count == 1, (f"{tab_count} tabs of your page opened {count} streams on /stream; one stream, "
+                            "in one tab, should serve them all")
+        for text in texts[:2]:
+            _publish(url, text)
+        _judge_lists(tabs, texts[:2], flag, errors, "with every tab open")
 
-            tabs.pop(0).close()  # the first tab goes (it leads, in most answers): does another take over?
-            time.sleep(1.0)  # the lab notices the closed stream at its next keep-alive
-            if not _wait(lambda: _streams(url) == 1, 8):
-                raise AssertionError(f"after the first tab closed, the other {len(tabs)} tabs had {_streams(url)} "
-                                     "streams open; one of them should take over the stream (a leader that "
-                                     "leaves must hand over)")
-            time.sleep(0.5)
-            _publish(url, texts[2])
-            _judge_lists(tabs, texts, flag, errors, "after the first tab closed")
-        finally:
-            browser.close()
+        tabs.pop(0).close()  # the first tab goes (it leads, in most answers): does another take over?
+        time.sleep(1.0)  # the lab notices the closed stream at its next keep-alive
+        if not wait_until(lambda: _streams(url) == 1, 8, interval=0.1):
+            raise AssertionError(f"after the first tab closed, the other {len(tabs)} tabs had {_streams(url)} "
+                                 "streams open; one of them should take over the stream (a leader that "
+                                 "leaves must hand over)")
+        time.sleep(0.5)
+        _publish(url, texts[2])
+        _judge_lists(tabs, texts, flag, errors, "after the first tab closed")

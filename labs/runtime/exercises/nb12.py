@@ -18,11 +18,11 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.support import browser_for_check, serve_wsgi
 from labs.runtime.sse import EventStreamDecoder
 
 _WORDS = ["stream", "origin", "ticket", "token", "cookie", "preflight", "chunk", "reader", "café", "naïve",
@@ -32,24 +32,6 @@ _WORDS = ["stream", "origin", "ticket", "token", "cookie", "preflight", "chunk",
 def _tokens(rng: random.Random, count: int) -> list[str]:
     return [rng.choice(["", " "]) + rng.choice(_WORDS) + rng.choice(["", str(rng.randint(0, 99))])
             for _ in range(count)]
-
-
-@contextmanager
-def _serve(app) -> Iterator[str]:
-    """Serve a WSGI app on a free port, in threads of this process; yields its URL."""
-    import logging
-
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 # ------------------------------------------------------------------ 12.1: the CORS headers
@@ -142,7 +124,7 @@ def check_12_1(answer: Answer) -> None:
     assert isinstance(first, dict), f"cors_headers should return a dict of headers; it returned {first!r}"
     post = {"Content-Type": "application/json", "Authorization": f"Bearer {secrets.token_hex(8)}"}
     ask = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
-    with _serve(_cors_app(cors_headers, allowed)) as url:
+    with serve_wsgi(_cors_app(cors_headers, allowed)) as url:
         preflight = requests.options(url + "/notes", headers={"Origin": allowed, **ask}, timeout=10)
         assert preflight.status_code != 599, preflight.json()["error"]
         _preflight_check(preflight, allowed)
@@ -160,19 +142,6 @@ def check_12_1(answer: Answer) -> None:
 
 
 # ------------------------------------------------------------------ 12.2: the JavaScript loop
-
-def _browser_options() -> dict:
-    """Playwright's launch options for the kit's Chromium, or the runtime's BrowserUnavailable
-    saying how to get one (the judge reports it as an error, never as a wrong answer)."""
-    import importlib.util
-
-    from labs.runtime.browser import BrowserUnavailable, launch_options
-
-    options = launch_options()  # BrowserUnavailable when there is no Chromium
-    if importlib.util.find_spec("playwright") is None:
-        raise BrowserUnavailable("Playwright is not installed, so no browser can run your JavaScript")
-    return options
-
 
 def _is_the_stub(source: str) -> bool:
     """True for the shipped cell's JavaScript (comments and spacing aside): the stub, untouched."""
@@ -291,31 +260,25 @@ def check_12_2(answer: Answer) -> None:
     assert isinstance(source, str), f"READ_TOKENS_JS should be JavaScript source, a str; it is {type(source).__name__}"
     if _is_the_stub(source):
         raise NotImplementedError  # untouched: "not started", with a browser or without
-    options = _browser_options()
-    from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
-
     rng = random.Random()
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(**options)
+    with browser_for_check("your JavaScript") as browser:
+        from playwright.sync_api import Error as PlaywrightError
+
+        tab = browser.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.set_content("<!doctype html><title>exercise 12.2</title>")
         try:
-            tab = browser.new_page()
-            errors: list[str] = []
-            tab.on("pageerror", lambda error: errors.append(str(error)))
-            tab.set_content("<!doctype html><title>exercise 12.2</title>")
-            try:
-                tab.add_script_tag(content=source + "\ntry { window.readTokens = readTokens; } catch (e) {}")
-            except PlaywrightError as exc:
-                raise AssertionError(f"your JavaScript does not load: {str(exc).splitlines()[0]}") from None
-            for how, chunks, hold, tokens, done in _js_cases(rng):
-                seen = tab.evaluate(_HARNESS, [chunks, hold])
-                if seen.get("missing"):
-                    loaded = f" (it did not load: {errors[0]})" if errors else ""
-                    raise AssertionError("READ_TOKENS_JS should define a function readTokens(response, onToken)"
-                                         + loaded)
-                _judge_js_run(seen, tokens, done, how)
-        finally:
-            browser.close()
+            tab.add_script_tag(content=source + "\ntry { window.readTokens = readTokens; } catch (e) {}")
+        except PlaywrightError as exc:
+            raise AssertionError(f"your JavaScript does not load: {str(exc).splitlines()[0]}") from None
+        for how, chunks, hold, tokens, done in _js_cases(rng):
+            seen = tab.evaluate(_HARNESS, [chunks, hold])
+            if seen.get("missing"):
+                loaded = f" (it did not load: {errors[0]})" if errors else ""
+                raise AssertionError("READ_TOKENS_JS should define a function readTokens(response, onToken)"
+                                     + loaded)
+            _judge_js_run(seen, tokens, done, how)
 
 
 # ------------------------------------------------------------------ 12.3: stop when the client goes
@@ -413,7 +376,7 @@ def check_12_3(answer: Answer) -> None:
         probe.close()
     rng = random.Random()
     models: queue.Queue = queue.Queue()
-    with _serve(_stream_app(token_events, models)) as url:
+    with serve_wsgi(_stream_app(token_events, models)) as url:
         whole = _tokens(rng, rng.randint(4, 7))
         model = _Model(whole, threading.Event(), gap=0.01)
         models.put(model)

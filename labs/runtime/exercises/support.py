@@ -1,11 +1,15 @@
-"""Helpers every notebook's checks share: messages nobody can guess, and answers run with a limit."""
+"""Helpers every notebook's checks share: messages nobody can guess, answers run with a limit,
+small servers run from a thread of the check's process, and a headless Chromium for page code."""
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 import random
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 _WORDS = ["exam", "room", "lab", "quiz", "notes", "deadline", "lecture", "café", "Zoë", "grade", "ünïcode"]
@@ -55,3 +59,46 @@ def run_with_limit(function: Callable[..., Any], *args: Any, limit: float, late:
     if not outcome.done.wait(limit):
         raise AssertionError(late)
     return outcome.result()
+
+
+@contextmanager
+def serve_in_thread(server) -> Iterator[str]:
+    """Serve ``server`` (an ``http.server`` or Werkzeug server bound to 127.0.0.1) from daemon
+    threads of this process; yields ``http://127.0.0.1:PORT``; shut down when the block ends."""
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def serve_wsgi(app, quiet_below: int = logging.ERROR) -> Iterator[str]:
+    """Serve a WSGI app (a Flask app) on a free port, with :func:`serve_in_thread`; yields its URL.
+
+    Werkzeug logs nothing below ``quiet_below`` (its request lines are INFO)."""
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(quiet_below)
+    with serve_in_thread(make_server("127.0.0.1", 0, app, threaded=True)) as url:
+        yield url
+
+
+@contextmanager
+def browser_for_check(what: str = "your page") -> Iterator[Any]:
+    """Headless Chromium (Playwright's sync API) to run the student's ``what`` in; closed when
+    the block ends.  With no Chromium, or no Playwright, it raises the runtime's
+    ``BrowserUnavailable`` saying how to get one: the judge reports that as an error, never as
+    a wrong answer."""
+    from labs.runtime import browser
+
+    try:
+        executable = browser.find_browser()
+    except browser.BrowserUnavailable as exc:
+        raise browser.BrowserUnavailable(f"no Chromium found to run {what} in. {exc}") from None
+    if importlib.util.find_spec("playwright") is None:
+        raise browser.BrowserUnavailable(f"Playwright is not installed, so no browser can run {what}")
+    with browser.chromium(executable=executable) as chromium:
+        yield chromium
