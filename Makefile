@@ -30,7 +30,7 @@ lab: venv
 # worker: a notebook's cells share one kernel, and a lab module's tests share its fixtures.
 XDIST := -n 2 --dist loadfile
 test: venv
-	$(PY) -m pytest $(XDIST) tests notebooks --nbval $(NBVAL)
+	$(PY) -m pytest $(XDIST) --durations=15 tests notebooks --nbval $(NBVAL)
 
 # The linter alone (make test runs it too: tests/test_lint.py).  `make lint ARGS=--fix` fixes what it can.
 lint: venv
