@@ -32,12 +32,6 @@ def lab_location(upstream, keepalive_seconds):
     proxy_read_timeout 1h;
 }}"""
 
-# %% Exercise 10.1 correct: gzip off in a location for the stream only
-def lab_location(upstream, keepalive_seconds):
-    lines = [f"proxy_pass http://{upstream};", "proxy_http_version 1.1;", 'proxy_set_header Connection "";']
-    body = "\n".join("    " + line for line in lines)
-    return f"location / {{\n{body}\n}}\nlocation /stream {{\n{body}\n    gzip off;\n}}\n"
-
 # %% Exercise 10.1 wrong: buffering on and gzip still on for the stream (the stream is held)
 def lab_location(upstream, keepalive_seconds):
     return f"""location / {{
@@ -101,15 +95,6 @@ def lab_location(upstream, keepalive_seconds):
     proxy_buffering off;
 }}"""
 
-# %% Exercise 10.1 wrong: only the stream's location (the lab's other paths answer 404)
-def lab_location(upstream, keepalive_seconds):
-    return f"""location /stream {{
-    proxy_pass http://{upstream};
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    proxy_buffering off;
-}}"""
-
 # %% Exercise 10.1 wrong: prints the block instead of returning it
 def lab_location(upstream, keepalive_seconds):
     print(f"location / {{ proxy_pass http://{upstream}; proxy_buffering off; }}")
@@ -128,11 +113,6 @@ C = "held"
 A = "live"
 B = "live"
 C = "live"
-
-# %% Exercise 10.2 wrong: gzip anywhere on the path taken to hold the stream
-A = "live"
-B = "held"
-C = "held"
 
 # %% Exercise 10.2 wrong: true and false instead of "live" and "held"
 A = True

@@ -3,12 +3,13 @@
 10.1: the student's ``location`` block goes into a real nginx config whose ``http`` block
 compresses ``application/json`` and ``text/event-stream`` (``gzip on``) and ignores the lab's
 ``X-Accel-Buffering`` header, with an upstream (a name the student has not seen) that keeps a
-pool of idle connections to the lab.  In front of a real ``manual_sse`` app (served from this
-process, so the check can count the connections nginx opens to it) the check measures, in
-order: that nginx accepts the config (``nginx -t``; its complaint becomes a sentence), that
-the lab's JSON still comes compressed, that nginx reuses its connections to the lab, that
-events arrive live, and that a stream stays open through a silence longer than the lab's
-keep-alive interval (which the check picks, and passes to the student's function).
+pool of idle connections to the lab.  In front of a real ``manual_sse`` lab under gunicorn
+(which, unlike the development server, keeps connections open), behind a relay in this
+process that counts the connections nginx opens to it, the check measures, in order: that
+nginx accepts the config (``nginx -t``; its complaint becomes a sentence), that the lab's
+JSON still comes compressed, that nginx reuses its connections to the lab, that events
+arrive live, and that a stream stays open through a silence longer than the lab's keep-alive
+interval (which the check picks, and passes to the student's function).
 
 10.2: a prediction (literals) about three configs, judged against what the notebook measured.
 The check also runs the three for real (the runtime's ``start_proxy``) and shows what it
