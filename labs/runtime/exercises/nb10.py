@@ -18,6 +18,7 @@ measured; if this nginx ever behaved otherwise, the check says so instead of jud
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -32,7 +33,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.support import random_text, run_with_limit
+from labs.runtime.exercises.support import random_text, run_with_limit, serve_wsgi
 
 LIVE_WITHIN = 0.5  # seconds from publishing to arrival that still count as live
 HELD_WAIT = 1.5  # seconds after the last publish that a reader waits for what is missing
@@ -129,22 +130,10 @@ def _gunicorn_lab(config: dict, relay: _Relay) -> Iterator[_Lab]:
 @contextmanager
 def _serve_lab(config: dict) -> Iterator[_Lab]:
     """manual_sse from threads of this process (the development server: quick to start)."""
-    import logging
-
-    from werkzeug.serving import make_server
-
     from labs import manual_sse
 
-    app = manual_sse.create_app({"GOODBYE_ON_SIGTERM": False, **config})
-    logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield _Lab(f"http://127.0.0.1:{server.server_port}")
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_wsgi(manual_sse.create_app({"GOODBYE_ON_SIGTERM": False, **config}), logging.CRITICAL) as url:
+        yield _Lab(url)
 
 
 def _race(lab: _Lab, url: str, *, count: int = 3, gap: float = 0.25):
