@@ -123,7 +123,8 @@ class ProxySettings:
     read_timeout: float = 60.0
     """``proxy_read_timeout`` in seconds: cut a response that sends nothing for this long."""
     http_version: str = "1.1"
-    """``proxy_http_version`` towards the lab (nginx's default is 1.0: a new connection per request)."""
+    """``proxy_http_version`` towards the lab. nginx 1.29.7 and later (the kit's is 1.31.3) default to 1.1
+    with no Connection header; older ones to 1.0 with ``Connection: close``: a new connection per request."""
     forwarded_headers: bool = True
     """Tell the lab who asked: ``X-Forwarded-For``, ``-Proto``, ``-Host``, ``-Port``."""
     worker_connections: int = 1024
