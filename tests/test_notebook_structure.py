@@ -47,3 +47,11 @@ def test_every_exercise_has_its_heading(path):
     for ident in exercise_cells(notebook):
         assert re.search(rf"^### Exercise {re.escape(ident)}: \S", text, re.M), (
             f"exercise {ident} needs a '### Exercise {ident}: title' heading")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_sections_are_numbered_without_gaps(path):
+    numbers = [int(n) for n in re.findall(r"^## (\d+)[.·] ", markdown(path), re.M)]
+    start = numbers[0] if numbers else 1  # a "0. Set-up" section may come first
+    assert start in (0, 1) and numbers == list(range(start, start + len(numbers))), (
+        f"sections numbered 1, 2, 3... without gaps: {numbers}")
