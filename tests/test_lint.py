@@ -23,9 +23,13 @@ def ruff(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def our_files() -> list[Path]:
-    return sorted(path for path in ROOT.rglob("*")
-                  if path.suffix in (".py", ".ipynb") and path.is_file()
-                  and not SKIPPED_DIRS & set(path.relative_to(ROOT).parts[:-1]))
+    """The repository's Python files and notebooks: what git tracks, or would (not what .gitignore
+    leaves out, such as the app notebook 04 saves for the student to run)."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    return sorted(ROOT / name for name in listed
+                  if Path(name).suffix in (".py", ".ipynb") and (ROOT / name).is_file()
+                  and not SKIPPED_DIRS & set(Path(name).parts[:-1]))
 
 
 def test_ruff_finds_nothing():
