@@ -184,7 +184,8 @@ def test_flask_sse_without_a_heartbeat_gets_a_504_and_no_retry(redis_server, hea
         else:
             assert last.status == 504 and last.end == "failed: 504 text/html", seen
             assert stream.ended.is_set(), "EventSource does not retry a 504"
-            assert "while reading response header from upstream" in proxy.log
+            # nginx writes its error line as it times out, which can be just after the client saw the 504.
+            assert wait_until(lambda: "while reading response header from upstream" in proxy.log, 5), proxy.log
 
 
 # ---------------------------------------------------------------- in a browser

@@ -29,7 +29,7 @@ def summary_lines(output: str) -> list[str]:
 
 
 def test_skipped_browser_tests_are_counted_in_one_line_with_the_reason():
-    run = child_pytest("-n", "2", "--dist", "loadfile", *BROWSER_TESTS, OTHER_TEST)
+    run = child_pytest("-n", "1", "--dist", "loadfile", *BROWSER_TESTS, OTHER_TEST)
     assert run.returncode == 0, run.stdout[-3000:]
     assert "1 passed, 2 skipped" in run.stdout, run.stdout[-3000:]
     assert summary_lines(run.stdout) == [f"2 browser tests were SKIPPED: {NO_CHROMIUM}"], run.stdout[-3000:]

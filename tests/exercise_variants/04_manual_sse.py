@@ -893,34 +893,6 @@ INDEX_HTML = """<!DOCTYPE html>
 </body></html>
 """
 
-# %% Exercise 4.5 wrong: insertAdjacentHTML (HTML again)
-INDEX_HTML = """<!DOCTYPE html>
-<html><body>
-  <ul id="notifications"></ul>
-  <script>
-    new EventSource("/stream").addEventListener("notify", (event) => {
-      const { message } = JSON.parse(event.data);
-      document.getElementById("notifications").insertAdjacentHTML("beforeend", `<li>${message}</li>`);
-    });
-  </script>
-</body></html>
-"""
-
-# %% Exercise 4.5 wrong: a JavaScript syntax error
-INDEX_HTML = """<!DOCTYPE html>
-<html><body>
-  <ul id="notifications"></ul>
-  <script>
-    const source = new EventSource("/stream";
-    source.addEventListener("notify", (event) => {
-      const item = document.createElement("li");
-      item.textContent = JSON.parse(event.data).message;
-      document.getElementById("notifications").append(item);
-    });
-  </script>
-</body></html>
-"""
-
 # %% Exercise 4.5 wrong: an absolute URL to another server (localhost:5000), not this page's /stream
 INDEX_HTML = """<!DOCTYPE html>
 <html><body>

@@ -122,33 +122,3 @@ navigator.locks.request("leader", () => {
   return new Promise(() => {});
 });
 """
-
-# %% Exercise 11.2 wrong: innerHTML (a message's markup becomes part of every tab)
-SHARED_JS = r"""
-const channel = new BroadcastChannel("c");
-function add(data) {
-  document.getElementById("messages").innerHTML += "<li>" + JSON.parse(data).message + "</li>";
-}
-channel.onmessage = (e) => add(e.data);
-navigator.locks.request("leader", () => {
-  const es = new EventSource("stream");
-  es.addEventListener("notify", (e) => { add(e.data); channel.postMessage(e.data); });
-  return new Promise(() => {});
-});
-"""
-
-# %% Exercise 11.2 wrong: shows the event's raw data (JSON text), not its message
-SHARED_JS = r"""
-const channel = new BroadcastChannel("c");
-function add(data) {
-  const li = document.createElement("li");
-  li.textContent = data;
-  document.getElementById("messages").append(li);
-}
-channel.onmessage = (e) => add(e.data);
-navigator.locks.request("leader", () => {
-  const es = new EventSource("stream");
-  es.addEventListener("notify", (e) => { add(e.data); channel.postMessage(e.data); });
-  return new Promise(() => {});
-});
-"""

@@ -104,7 +104,7 @@ def check_7_2(answer: Answer) -> None:
             texts = [random_text(), random_text()]
             for text in texts:
                 lab.publish(text)
-            if not wait_until(lambda: len(inbox) >= 2, 10, interval=0.02):
+            if not wait_until(lambda: len(inbox) >= 2, 4, interval=0.02):
                 assert inbox, "two notifications were published and nothing reached inbox: " \
                               "register a handler for the event 'notify'"
             assert inbox == texts, f"inbox should hold the two messages, {texts!r}; it holds {inbox!r}"
@@ -154,7 +154,7 @@ def check_7_3(answer: Answer) -> None:
                 "join_and_say had not returned 15 s after it was called"))
             assert isinstance(ack, dict) and ack.get("ok") is True, \
                 f"return the server's acknowledgement of the chat, which says ok; you returned {ack!r}"
-            if not wait_until(lambda: _of(member_inbox, "chat"), 10, interval=0.02):
+            if not wait_until(lambda: _of(member_inbox, "chat"), 4, interval=0.02):
                 raise AssertionError(f"a member of the room {room!r} received no chat message")
             chats = _of(member_inbox, "chat")
             assert [m.get("text") for m in chats] == [text], \
@@ -162,7 +162,7 @@ def check_7_3(answer: Answer) -> None:
             assert ack.get("id") == chats[0].get("id"), \
                 f"return the acknowledgement of the chat (it carries the message's id), not of the join: {ack!r}"
             lab.publish("marker")  # once the outsider has this, a chat sent earlier would be there too
-            wait_until(lambda: _of(outsider_inbox, "notify"), 10, interval=0.02)
+            wait_until(lambda: _of(outsider_inbox, "notify"), 4, interval=0.02)
             assert _of(outsider_inbox, "chat") == [], "a client in another room received your chat message"
         finally:
             for client in clients:
