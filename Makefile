@@ -26,9 +26,11 @@ lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser $(ROOT_FLAG)
 
 # Every test: unit and integration tests, browser tests, the exercise/solution checks,
-# and strict nbval over the shipped notebooks. Two workers (one per core), a whole file per
-# worker: a notebook's cells share one kernel, and a lab module's tests share its fixtures.
-XDIST := -n 2 --dist loadfile
+# and strict nbval over the shipped notebooks. Three workers on two cores (much of the suite
+# waits on servers, browsers and time-outs, so a third keeps the cores busy: 11.5 min with two
+# here), a whole file per worker: a notebook's cells share one kernel, and a lab module's tests
+# share its fixtures.
+XDIST := -n 3 --dist loadfile
 test: venv
 	$(PY) -m pytest $(XDIST) --durations=15 tests notebooks --nbval $(NBVAL)
 
