@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 import textwrap
 import time
 
 import psutil
+import pytest
 
 HANGING_ANSWER = "import time\ndef is_healthy(url):\n    time.sleep(300)\n"
 
@@ -32,3 +35,32 @@ def test_a_killed_caller_takes_its_judge_and_the_answer_with_it():
     finally:
         if caller.poll() is None:
             caller.kill()
+
+
+def test_a_worker_that_fails_to_start_with_efault_is_started_again(monkeypatch):
+    # Linux's vfork-then-exec returned EFAULT once in a full run (two judges starting at once).
+    from labs.runtime.exercises import judge as judge_module
+
+    real_popen, calls = subprocess.Popen, []
+
+    def flaky_popen(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise OSError(errno.EFAULT, os.strerror(errno.EFAULT), sys.executable)
+        return real_popen(*args, **kwargs)
+
+    monkeypatch.setattr(judge_module.subprocess, "Popen", flaky_popen)
+    verdict = judge_module.judge("8.1", "# Exercise 8.1\nraise NotImplementedError\n")
+    assert verdict.status == judge_module.NOT_STARTED, verdict
+    assert len(calls) == 2
+
+
+def test_any_other_failure_to_start_the_worker_is_not_hidden(monkeypatch):
+    from labs.runtime.exercises import judge as judge_module
+
+    def failing_popen(*args, **kwargs):
+        raise OSError(errno.ENOENT, "No such file or directory", sys.executable)
+
+    monkeypatch.setattr(judge_module.subprocess, "Popen", failing_popen)
+    with pytest.raises(FileNotFoundError):  # raised at once, not retried into a verdict
+        judge_module.judge("8.1", "# Exercise 8.1\nraise NotImplementedError\n")

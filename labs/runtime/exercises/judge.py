@@ -15,6 +15,7 @@ crashed, hung, has a syntax error, or reaches into the grader).
 from __future__ import annotations
 
 import ast
+import errno
 import json
 import linecache
 import os
@@ -207,10 +208,7 @@ def judge(ident: str, source: str, timeout: float | None = None) -> Verdict:
     nonce = secrets.token_hex(16)
     request = json.dumps({"exercise": ident, "source": source, "timeout": limit, "nonce": nonce}) + "\n"
     with tempfile.TemporaryDirectory(prefix="sse-kit-exercise-") as workdir:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "labs.runtime.exercises.judge", str(os.getpid())], cwd=workdir,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True)
+        process = _start_worker(workdir)
         try:
             out, err = process.communicate(request, timeout=limit + 15)
         except subprocess.TimeoutExpired:
@@ -223,6 +221,23 @@ def judge(ident: str, source: str, timeout: float | None = None) -> Verdict:
         tail = " ".join(err.strip().splitlines()[-2:])[-300:]
         return Verdict(ident, ERROR, f"the answer stopped the check before it could finish ({tail or 'no message'})")
     return Verdict(**json.loads(found[0].split(" ", 2)[2]))
+
+
+def _start_worker(workdir: str, attempts: int = 3) -> subprocess.Popen:
+    """The judge's fresh process. Starting it is retried on EFAULT ("Bad address"), which
+    Linux's vfork-then-exec returned once in a full test run here (two judges starting at
+    once); nothing has run yet when it fails, so trying again is safe."""
+    for attempt in range(attempts):
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", "labs.runtime.exercises.judge", str(os.getpid())], cwd=workdir,
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, start_new_session=True)
+        except OSError as exc:
+            if exc.errno != errno.EFAULT or attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")
 
 
 def _kill_group(process: subprocess.Popen) -> None:
