@@ -29,7 +29,28 @@ class LabStartError(RuntimeError):
     pass
 
 
-class LabServer(ManagedServer):
+class LabClient:
+    """Requests to a lab at ``url``: ``get``/``post`` a path, ``publish`` a notification."""
+
+    url: str | None
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        return requests.get(self.url + path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 10)
+        return requests.post(self.url + path, **kwargs)
+
+    def publish(self, message: str, **kwargs) -> requests.Response:
+        """``POST /send_notification`` with ``{"message": message}``."""
+        return self.post("/send_notification", json={"message": message}, **kwargs)
+
+
+class LabServer(ManagedServer, LabClient):
     def __init__(self, name: str, *, config: dict[str, Any] | None = None, workers: int | None = None,
                  redis: bool = False, host: str = "127.0.0.1", extra_args: list[str] | None = None) -> None:
         self.lab = get_lab(name)
@@ -78,18 +99,6 @@ class LabServer(ManagedServer):
 
     def _failure(self, what: str) -> str:
         return f"lab {self.name!r} {what}; its output:\n{self.log}"
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 10)
-        return requests.get(self.url + path, **kwargs)
-
-    def post(self, path: str, **kwargs) -> requests.Response:
-        kwargs.setdefault("timeout", 10)
-        return requests.post(self.url + path, **kwargs)
-
-    def publish(self, message: str, **kwargs) -> requests.Response:
-        """``POST /send_notification`` with ``{"message": message}``."""
-        return self.post("/send_notification", json={"message": message}, **kwargs)
 
     def __repr__(self) -> str:
         return f"<LabServer {self.name} {self.url or 'not started'}>"

@@ -22,10 +22,12 @@ import socket
 import sys
 import tempfile
 from pathlib import Path
-
-import redis
+from typing import TYPE_CHECKING
 
 from labs.runtime.processes import ManagedProcess, python_argv, wait_until
+
+if TYPE_CHECKING:
+    import redis
 
 
 class RedisUnavailable(RuntimeError):
@@ -63,6 +65,8 @@ def find_redis_server(*, search_path: str | None = None, python: str | None = No
 
 
 def answers(url: str, timeout: float = 0.5) -> bool:
+    import redis  # here, not at the top: a lab that needs no Redis never pays for the import (0.2 s)
+
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         try:
@@ -149,6 +153,8 @@ class RedisServer:
         return self._process
 
     def client(self, **kwargs) -> redis.Redis:
+        import redis
+
         if self.url is None:
             raise RedisUnavailable("this RedisServer is not started")
         return redis.Redis.from_url(self.url, decode_responses=True, **kwargs)

@@ -13,6 +13,7 @@ import secrets
 import requests
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.support import lab_in_thread
 from labs.runtime.sse import decode, encode_event
 
 _TEXTS = ["Hello", "café ✓", 'say "hi"', "line one\nline two", "tab\there", "<b>bold</b>", "naïve 😀",
@@ -66,12 +67,10 @@ def _send_like_fetch(url: str, options) -> requests.Response:
     "it the lab answers 415 and says so.",
 ])
 def check_2_1(answer: Answer) -> None:
-    from labs.runtime.launcher import start_lab
-
     fetch_options = answer.function("fetch_options")
     payloads = [_payload() for _ in range(3)]
     options = [fetch_options(payload) for payload in payloads]  # before any server: a stub stops here
-    with start_lab("json_roundtrip") as lab:
+    with lab_in_thread("json_roundtrip") as lab:
         for payload, option in zip(payloads, options, strict=True):
             response = _send_like_fetch(lab.url + "/echo", option)
             answer_json = response.json()

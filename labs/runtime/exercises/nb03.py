@@ -14,6 +14,7 @@ import time
 from contextlib import ExitStack, contextmanager
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.support import lab_in_thread
 
 # ------------------------------------------------------------------ Exercise 3.1
 
@@ -52,8 +53,7 @@ def check_3_1(answer: Answer) -> None:
 
 @contextmanager
 def redis_and_lab(stack: ExitStack):
-    """A private Redis, and (on ``start_lab()``) an ``sse_blueprint`` lab on it."""
-    from labs.runtime.launcher import start_lab
+    """A private Redis, and (on ``lab()``) an ``sse_blueprint`` lab on it, served from this process."""
     from labs.runtime.redis_server import RedisServer
 
     server = stack.enter_context(RedisServer(private=True))
@@ -61,9 +61,7 @@ def redis_and_lab(stack: ExitStack):
     stack.callback(client.close)
 
     def lab():
-        started = start_lab("sse_blueprint", config={"REDIS_URL": server.url, "KEEPALIVE_SECONDS": 0})
-        stack.callback(started.stop)
-        return started
+        return stack.enter_context(lab_in_thread("sse_blueprint", {"REDIS_URL": server.url, "KEEPALIVE_SECONDS": 0}))
 
     yield server.url, client, lab
 

@@ -9,7 +9,7 @@ import random
 from typing import Any
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.support import random_text
+from labs.runtime.exercises.support import lab_in_thread, random_text
 
 # ------------------------------------------------------------------ 5.1
 
@@ -124,11 +124,9 @@ def check_5_2(answer: Answer) -> None:
 ])
 def check_5_3(answer: Answer) -> None:
     poll_once = answer.function("poll_once")
-    from labs.runtime.launcher import start_lab
 
     rng = random.Random()
-    lab = start_lab("polling")
-    try:
+    with lab_in_thread("polling") as lab:
         for _ in range(rng.randint(1, 3)):  # some history the client must not get again
             lab.publish(random_text(rng))
         start = lab.get("/stats").json()["latest"]
@@ -163,5 +161,3 @@ def check_5_3(answer: Answer) -> None:
         else:
             raise AssertionError(f"with the cursor {broken['cursor']} the lab answers 400, and you returned "
                                  f"{returned!r}: raise for any status other than 200 and 304")
-    finally:
-        lab.stop()

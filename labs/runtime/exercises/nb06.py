@@ -7,7 +7,7 @@ import threading
 import time
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.support import random_text, run_with_limit, start_in_thread
+from labs.runtime.exercises.support import lab_in_thread, random_text, run_with_limit, start_in_thread
 
 
 class Box:
@@ -94,11 +94,9 @@ def check_6_1(answer: Answer) -> None:
 ])
 def check_6_2(answer: Answer) -> None:
     follow = answer.function("follow")
-    from labs.runtime.launcher import start_lab
 
     rng = random.Random()
-    lab = start_lab("long_polling")
-    try:
+    with lab_in_thread("long_polling") as lab:
         for _ in range(rng.randint(1, 3)):  # history the follower must not get again
             lab.publish(random_text(rng))
         start = lab.get("/stats").json()["latest"]
@@ -127,8 +125,6 @@ def check_6_2(answer: Answer) -> None:
             "return the texts (the `message` of each message), not the whole dicts"
         assert list(messages) == texts, f"expected the {len(texts)} new texts in order, {texts!r}; got {messages!r}"
         assert cursor == ids[-1], f"return the last answer's cursor, {ids[-1]}; you returned {cursor!r}"
-    finally:
-        lab.stop()
 
 
 def _count(value, call: str) -> float:

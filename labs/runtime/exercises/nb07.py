@@ -12,7 +12,7 @@ import socket
 from urllib.parse import urlsplit
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.support import random_text, run_with_limit
+from labs.runtime.exercises.support import lab_in_thread, random_text, run_with_limit
 from labs.runtime.processes import wait_until
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -60,9 +60,7 @@ def check_7_1(answer: Answer) -> None:
         got = websocket_accept(key)
         assert got == _expected_accept(key), \
             f"for the key {key!r} you returned {got!r}, which is not base64(SHA-1(key + GUID))"
-    from labs.runtime.launcher import start_lab
-
-    with start_lab("websockets") as lab:
+    with lab_in_thread("websockets") as lab:
         key = base64.b64encode(os.urandom(16)).decode("ascii")
         server_says = server_accept(lab.url, key)
     got = websocket_accept(key)
@@ -81,9 +79,7 @@ def check_7_2(answer: Answer) -> None:
     notification_client = answer.function("notification_client")
     import socketio
 
-    from labs.runtime.launcher import start_lab
-
-    with start_lab("websockets") as lab:
+    with lab_in_thread("websockets") as lab:
         inbox: list = []
         try:
             client = run_with_limit(notification_client, lab.url, inbox, limit=15, late=(
@@ -137,12 +133,10 @@ def _of(inbox: list, event: str) -> list:
 ])
 def check_7_3(answer: Answer) -> None:
     join_and_say = answer.function("join_and_say")
-    from labs.runtime.launcher import start_lab
-
     room, other = f"room-{secrets.token_hex(3)}", f"room-{secrets.token_hex(3)}"
     text = random_text(random.Random())
     clients = []
-    with start_lab("websockets") as lab:
+    with lab_in_thread("websockets") as lab:
         try:
             speaker, _ = _client(lab.url)
             member, member_inbox = _client(lab.url)
