@@ -155,10 +155,12 @@ def test_a_read_timeout_shorter_than_the_keepalive_cuts_the_stream_and_last_even
 
 
 def test_a_keepalive_shorter_than_the_read_timeout_keeps_the_stream_open():
+    # A keep-alive every 0.15 s against a 1 s read timeout: room for a late one on a busy machine
+    # (0.5 s was cut once while the whole suite ran on two cores).
     with LabServer("manual_sse", config={"KEEPALIVE_SECONDS": 0.15}) as lab, \
-            start_proxy(lab, read_timeout=0.5) as proxy, TimedStream(proxy.url + "/stream") as stream:
+            start_proxy(lab, read_timeout=1) as proxy, TimedStream(proxy.url + "/stream") as stream:
         assert stream.wait_headers(5)
-        time.sleep(1.5)
+        time.sleep(2.2)
         assert len(stream.connections) == 1 and stream.connections[0].end is None, stream.connections
         assert stream.raw.count(b": keep-alive\n\n") >= 4
         with TimedStream(lab.url + "/stream") as direct:
@@ -171,10 +173,10 @@ def test_flask_sse_without_a_heartbeat_gets_a_504_and_no_retry(redis_server, hea
     # flask-sse sends its headers with its first event; before that, nginx's read timeout
     # runs against the response *headers*, and nginx answers 504 itself.
     config = {"KEEPALIVE_SECONDS": heartbeat, "REDIS_URL": redis_server.url}
-    with LabServer("sse_blueprint", config=config) as lab, start_proxy(lab, read_timeout=0.5) as proxy, \
+    with LabServer("sse_blueprint", config=config) as lab, start_proxy(lab, read_timeout=1) as proxy, \
             TimedStream(proxy.url + "/stream", reconnect=True) as stream:
         if heartbeat:
-            time.sleep(1.2)
+            time.sleep(2.2)  # twice the read timeout (0.5 s left a late heartbeat no room on a busy machine)
         else:
             assert stream.ended.wait(5), stream.connections
         first, last = stream.connections[0], stream.connections[-1]
