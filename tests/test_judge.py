@@ -25,7 +25,7 @@ def test_a_killed_caller_takes_its_judge_and_the_answer_with_it():
         workers = []
         while not workers and time.monotonic() < deadline:
             workers = [child for child in psutil.Process(caller.pid).children(recursive=True)
-                       if "labs.runtime.exercises.judge" in " ".join(child.cmdline())]
+                       if "labs.runtime.exercises." in " ".join(child.cmdline())]
             time.sleep(0.1)
         assert workers, "the judge's worker process never started"
         caller.kill()  # as a killed kernel would be: no cleanup code runs
@@ -37,7 +37,7 @@ def test_a_killed_caller_takes_its_judge_and_the_answer_with_it():
             caller.kill()
 
 
-def test_a_worker_that_fails_to_start_with_efault_is_started_again(monkeypatch):
+def test_a_judge_process_that_fails_to_start_with_efault_is_started_again(monkeypatch, tmp_path):
     # Linux's vfork-then-exec returned EFAULT once in a full run (two judges starting at once).
     from labs.runtime.exercises import judge as judge_module
 
@@ -50,12 +50,14 @@ def test_a_worker_that_fails_to_start_with_efault_is_started_again(monkeypatch):
         return real_popen(*args, **kwargs)
 
     monkeypatch.setattr(judge_module.subprocess, "Popen", flaky_popen)
-    verdict = judge_module.judge("8.1", "# Exercise 8.1\nraise NotImplementedError\n")
-    assert verdict.status == judge_module.NOT_STARTED, verdict
-    assert len(calls) == 2
+    started = judge_module._Started(str(tmp_path))
+    try:
+        assert len(calls) == 2 and started.process.poll() is None
+    finally:
+        started.kill_group()
 
 
-def test_any_other_failure_to_start_the_worker_is_not_hidden(monkeypatch):
+def test_any_other_failure_to_start_the_judge_process_is_not_hidden(monkeypatch, tmp_path):
     from labs.runtime.exercises import judge as judge_module
 
     def failing_popen(*args, **kwargs):
@@ -63,4 +65,35 @@ def test_any_other_failure_to_start_the_worker_is_not_hidden(monkeypatch):
 
     monkeypatch.setattr(judge_module.subprocess, "Popen", failing_popen)
     with pytest.raises(FileNotFoundError):  # raised at once, not retried into a verdict
-        judge_module.judge("8.1", "# Exercise 8.1\nraise NotImplementedError\n")
+        judge_module._Started(str(tmp_path))
+
+
+@pytest.mark.parametrize("forked", [True, False], ids=["forked", "started-from-scratch"])
+def test_both_ways_of_starting_a_judge_give_the_same_verdicts(forked, monkeypatch):
+    from labs.runtime.exercises import forkserver
+    from labs.runtime.exercises import judge as judge_module
+
+    if forked and not forkserver.available():
+        pytest.skip("the fork server is for Linux")
+    monkeypatch.setattr(forkserver, "available", lambda: forked)
+    answers = {"# Exercise 8.1\nraise NotImplementedError\n": judge_module.NOT_STARTED,
+               "# Exercise 8.1\ndef verify_github_signature(*a):\n    return True\n": judge_module.NOT_SOLVED,
+               "# Exercise 8.1\nimport time\ntime.sleep(60)\n": judge_module.ERROR}
+    for source, status in answers.items():
+        verdict = judge_module.judge("8.1", source, timeout=2)
+        assert verdict.status == status, (source, verdict)
+
+
+def test_forked_judges_are_fresh_copies_and_each_leads_its_own_process_group():
+    from labs.runtime.exercises import forkserver
+    from labs.runtime.exercises.judge import judge
+
+    if not forkserver.available():
+        pytest.skip("the fork server is for Linux")
+    # An answer that leaves a mark in a module every judge imports: the next judge must not see it.
+    leaves = "# Exercise 8.1\nimport json\njson.sse_kit_mark = 1\nraise NotImplementedError\n"
+    looks = ("# Exercise 8.1\nimport json, os\nassert not hasattr(json, 'sse_kit_mark')\n"
+             "assert os.getpgid(0) == os.getpid()\nraise NotImplementedError\n")
+    assert judge("8.1", leaves).status == "not started"
+    verdict = judge("8.1", looks)
+    assert verdict.status == "not started", verdict

@@ -198,11 +198,12 @@ def grade(paths: list[str], timeout: float | None = None, jobs: int = JOBS,
 
 
 def _stop_judges() -> None:
-    """Kill the judges still running (each leads a process group of its own), so that
-    Ctrl-C stops grading at once rather than after the slowest answer's time limit."""
+    """Kill the judges still running (each leads a process group of its own, under the fork
+    server or not), so that Ctrl-C stops grading at once rather than after the slowest
+    answer's time limit."""
     import psutil
 
-    for child in psutil.Process().children():
+    for child in psutil.Process().children(recursive=True):
         try:
             os.killpg(child.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -1,6 +1,8 @@
 """The judge: runs one exercise answer beside its check and returns a :class:`Verdict`.
 
-``judge(ident, source)`` starts a fresh Python process (``python -m labs.runtime.exercises.judge``)
+``judge(ident, source)`` runs the answer in a fresh process of its own (on Linux a fork of a
+clean process that has imported the checks and their libraries and never runs an answer:
+:mod:`labs.runtime.exercises.forkserver`; elsewhere ``python -m labs.runtime.exercises.judge``)
 that imports the check *before* the answer runs, runs the answer in a namespace of its own,
 then the check, and writes the verdict on a channel the answer cannot see, tagged with a
 random nonce. The process and everything it started (labs, Redis) are killed when the time
@@ -30,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from labs.runtime.exercises import Answer, get_exercise
+from labs.runtime.exercises import Answer, forkserver, get_exercise
 
 SOLVED, NOT_STARTED, NOT_SOLVED, ERROR = "solved", "not started", "not solved", "error"
 _MARK = "SSE-KIT-VERDICT"
@@ -208,14 +210,13 @@ def judge(ident: str, source: str, timeout: float | None = None) -> Verdict:
     nonce = secrets.token_hex(16)
     request = json.dumps({"exercise": ident, "source": source, "timeout": limit, "nonce": nonce}) + "\n"
     with tempfile.TemporaryDirectory(prefix="sse-kit-exercise-") as workdir:
-        process = _start_worker(workdir)
+        worker = forkserver.Forked(workdir) if forkserver.available() else _Started(workdir)
         try:
-            out, err = process.communicate(request, timeout=limit + 15)
+            out, err = worker.communicate(request, timeout=limit + 15)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
             return Verdict(ident, ERROR, f"your answer took longer than {limit:g} s: does something wait forever?")
         finally:
-            _kill_group(process)  # anything the answer or the check left behind
+            worker.kill_group()  # anything the answer or the check left behind
     found = [line for line in out.splitlines() if line.startswith(f"{_MARK} {nonce} ")]
     if len(found) != 1:
         tail = " ".join(err.strip().splitlines()[-2:])[-300:]
@@ -223,36 +224,40 @@ def judge(ident: str, source: str, timeout: float | None = None) -> Verdict:
     return Verdict(**json.loads(found[0].split(" ", 2)[2]))
 
 
-def _start_worker(workdir: str, attempts: int = 3) -> subprocess.Popen:
-    """The judge's fresh process. Starting it is retried on EFAULT ("Bad address"), which
-    Linux's vfork-then-exec returned once in a full test run here (two judges starting at
-    once); nothing has run yet when it fails, so trying again is safe."""
-    for attempt in range(attempts):
+class _Started:
+    """A judge process started from scratch (where the fork server is not available)."""
+
+    def __init__(self, workdir: str, attempts: int = 3) -> None:
+        # Retried on EFAULT ("Bad address"), which Linux's vfork-then-exec returned once in a
+        # full test run here; nothing has run yet when it fails, so trying again is safe.
+        for attempt in range(attempts):
+            try:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "labs.runtime.exercises.judge", str(os.getpid())], cwd=workdir,
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                    text=True, start_new_session=True)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EFAULT or attempt == attempts - 1:
+                    raise
+                time.sleep(0.1)
+
+    def communicate(self, text: str, timeout: float) -> tuple[str, str]:
+        return self.process.communicate(text, timeout=timeout)
+
+    def kill_group(self) -> None:
         try:
-            return subprocess.Popen(
-                [sys.executable, "-m", "labs.runtime.exercises.judge", str(os.getpid())], cwd=workdir,
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, start_new_session=True)
-        except OSError as exc:
-            if exc.errno != errno.EFAULT or attempt == attempts - 1:
-                raise
-            time.sleep(0.1)
-    raise AssertionError("unreachable")
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.process.poll() is None:
+            self.process.wait()
 
 
-def _kill_group(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if process.poll() is None:
-        process.wait()
-
-
-def _end_with_parent() -> None:
-    """If whoever asked for this verdict dies (a killed kernel), end this process group at once:
-    the answer, its check and every server they started."""
-    parent = int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid()  # who started us, as they said
+def _end_with_parent(parent: int) -> None:
+    """If whoever asked for this verdict dies (a killed kernel, or the fork server that the
+    kernel's death ends), end this process group at once: the answer, its check and every
+    server they started."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -280,8 +285,8 @@ def _verdict_writer(nonce: str, report: int):
     return write_verdict
 
 
-def main() -> None:
-    _end_with_parent()
+def main(parent: int) -> None:
+    _end_with_parent(parent)
     request = json.loads(sys.stdin.readline())
     ident = request["exercise"]
     get_exercise(ident)  # the check is imported before the answer runs
@@ -295,4 +300,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid())  # who started us, as they said

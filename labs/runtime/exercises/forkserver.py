@@ -1,0 +1,186 @@
+"""Where the judge's fresh processes come from, quickly: one clean process, forked per answer.
+
+Starting Python, importing the checks and the libraries they use (Flask, requests, Playwright,
+Redis's client) cost about 0.1-0.5 s of CPU for every answer judged. So the first judgement
+in a process (a kernel, the grader, a test worker) starts this module once: a Python that
+imports all of that, runs no answer ever, and waits. For each answer it forks a child, which
+
+- leads a process session of its own (so the judge can kill it and everything it started);
+- takes the three pipes the judge handed over (its stdin, stdout and stderr) and a fresh
+  working directory;
+- runs :func:`labs.runtime.exercises.judge.main`, exactly as a process started from scratch
+  would: the checks are imported before the answer runs, the verdict's writer is made and the
+  seal put on before it does, and it ends with ``os._exit``.
+
+Every child is a copy of the same clean process, so no answer sees another's traces. The server
+ends when the process that started it goes (its end of the socket closes), and a child ends,
+with its whole process group, when the server goes. Linux only (fork after imports is not safe
+on macOS); elsewhere the judge starts each process from scratch, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from importlib import import_module
+from pathlib import Path
+
+# What the checks import when they run: imported once here, not once per answer.
+PRELOAD = ("flask", "werkzeug.serving", "requests", "redis", "socketio", "playwright.sync_api",
+           "labs.runtime.launcher", "labs.runtime.client", "labs.runtime.redis_server")
+
+
+def available() -> bool:
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(socket, "send_fds")
+
+
+# ------------------------------------------------------------------ the judge's side
+
+class _Server:
+    def __init__(self) -> None:
+        self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "labs.runtime.exercises.forkserver", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def fork(self, workdir: str, fds: list[int]) -> int:
+        socket.send_fds(self.sock, [json.dumps({"workdir": workdir}).encode()], fds)
+        reply = self.sock.recv(4096)
+        if not reply:
+            raise OSError("the judge's fork server stopped")
+        return json.loads(reply)["pid"]
+
+
+_server: _Server | None = None
+_server_lock = threading.Lock()
+
+
+class Forked:
+    """A judge process forked by the server: its pid (and process group) and our ends of its pipes."""
+
+    def __init__(self, workdir: str) -> None:
+        global _server
+        child_in, self._stdin = os.pipe()
+        self._stdout, child_out = os.pipe()
+        self._stderr, child_err = os.pipe()
+        try:
+            with _server_lock:
+                if _server is None or not _server.alive():
+                    _server = _Server()
+                self.pid = _server.fork(workdir, [child_in, child_out, child_err])
+        except BaseException:
+            for fd in (self._stdin, self._stdout, self._stderr):
+                os.close(fd)
+            raise
+        finally:
+            for fd in (child_in, child_out, child_err):
+                os.close(fd)
+
+    def communicate(self, text: str, timeout: float) -> tuple[str, str]:
+        """Write ``text`` to its stdin, then read its stdout and stderr to the end (as
+        ``Popen.communicate`` does); ``subprocess.TimeoutExpired`` after ``timeout`` s."""
+        try:
+            os.write(self._stdin, text.encode())  # a request is far smaller than a pipe's buffer
+        except BrokenPipeError:
+            pass  # it is gone already: what it wrote says why
+        finally:
+            os.close(self._stdin)
+        chunks: dict[int, list[bytes]] = {self._stdout: [], self._stderr: []}
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            for fd in chunks:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired("judge", timeout)
+                for key, _ in selector.select(left):
+                    data = os.read(key.fd, 65536)
+                    if data:
+                        chunks[key.fd].append(data)
+                    else:
+                        selector.unregister(key.fd)
+        out, err = (b"".join(chunks[fd]).decode(errors="replace") for fd in (self._stdout, self._stderr))
+        return out, err
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for fd in (self._stdout, self._stderr):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+# ------------------------------------------------------------------ the server
+
+def _preload() -> None:
+    import labs.runtime.exercises.judge  # noqa: F401 (what every child runs)
+
+    for path in sorted(Path(__file__).parent.glob("nb[0-9][0-9].py")):
+        import_module(f"labs.runtime.exercises.{path.stem}")
+    for name in PRELOAD:
+        try:
+            import_module(name)
+        except ImportError:
+            pass  # a check that needs it says so when it runs
+
+
+def _child(sock: socket.socket, fds: list[int], workdir: str) -> None:
+    """In the forked child: become a judge process started for this one answer."""
+    sock.close()
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the server's setting; checks wait for their servers
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(workdir)
+    from labs.runtime.exercises import judge
+
+    judge.main(parent=os.getppid())
+
+
+def serve(fd: int) -> None:
+    sock = socket.socket(fileno=fd)
+    _preload()
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped as they end
+    while True:
+        try:
+            message, fds, _flags, _address = socket.recv_fds(sock, 4096, 3)
+        except OSError:
+            return
+        if not message:
+            return  # whoever started us is gone
+        if len(fds) != 3:
+            for descriptor in fds:
+                os.close(descriptor)
+            sock.sendall(json.dumps({"error": "three pipes expected"}).encode())
+            continue
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _child(sock, fds, json.loads(message)["workdir"])
+            finally:
+                os._exit(70)  # judge.main ends with os._exit; this is for its own failure
+        for descriptor in fds:
+            os.close(descriptor)
+        sock.sendall(json.dumps({"pid": pid}).encode())
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
