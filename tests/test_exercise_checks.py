@@ -94,7 +94,7 @@ class Judgements:
 
     def submit(self, ident: str, source: str) -> Future:
         if (ident, source) not in self.futures:
-            self.futures[(ident, source)] = self.pool.submit(judge, ident, source)
+            self.futures[(ident, source)] = self.pool.submit(judge, ident, source, preloaded=True)
         return self.futures[(ident, source)]
 
     def verdict(self, ident: str, source: str) -> Verdict:

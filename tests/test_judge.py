@@ -15,19 +15,21 @@ import pytest
 HANGING_ANSWER = "import time\ndef is_healthy(url):\n    time.sleep(300)\n"
 
 
-def test_a_killed_caller_takes_its_judge_and_the_answer_with_it():
+@pytest.mark.parametrize("preloaded", [False, True], ids=["started-from-scratch", "forked"])
+def test_a_killed_caller_takes_its_judge_and_the_answer_with_it(preloaded):
     caller = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         from labs.runtime.exercises.judge import judge
-        judge("0.1", {HANGING_ANSWER!r}, timeout=120)
+        judge("0.1", {HANGING_ANSWER!r}, timeout=120, preloaded={preloaded})
     """)])
     try:
         deadline = time.monotonic() + 30
-        workers = []
-        while not workers and time.monotonic() < deadline:
+        workers: list = []
+        wanted = 2 if preloaded else 1  # forked: the server, and the judge it forked for this answer
+        while len(workers) < wanted and time.monotonic() < deadline:
             workers = [child for child in psutil.Process(caller.pid).children(recursive=True)
                        if "labs.runtime.exercises." in " ".join(child.cmdline())]
             time.sleep(0.1)
-        assert workers, "the judge's worker process never started"
+        assert len(workers) >= wanted, f"the judge's worker process never started: {workers}"
         caller.kill()  # as a killed kernel would be: no cleanup code runs
         caller.wait()
         gone, alive = psutil.wait_procs(workers, timeout=10)
@@ -75,12 +77,11 @@ def test_both_ways_of_starting_a_judge_give_the_same_verdicts(forked, monkeypatc
 
     if forked and not forkserver.available():
         pytest.skip("the fork server is for Linux")
-    monkeypatch.setattr(forkserver, "available", lambda: forked)
     answers = {"# Exercise 8.1\nraise NotImplementedError\n": judge_module.NOT_STARTED,
                "# Exercise 8.1\ndef verify_github_signature(*a):\n    return True\n": judge_module.NOT_SOLVED,
                "# Exercise 8.1\nimport time\ntime.sleep(60)\n": judge_module.ERROR}
     for source, status in answers.items():
-        verdict = judge_module.judge("8.1", source, timeout=2)
+        verdict = judge_module.judge("8.1", source, timeout=2, preloaded=forked)
         assert verdict.status == status, (source, verdict)
 
 
@@ -94,6 +95,6 @@ def test_forked_judges_are_fresh_copies_and_each_leads_its_own_process_group():
     leaves = "# Exercise 8.1\nimport json\njson.sse_kit_mark = 1\nraise NotImplementedError\n"
     looks = ("# Exercise 8.1\nimport json, os\nassert not hasattr(json, 'sse_kit_mark')\n"
              "assert os.getpgid(0) == os.getpid()\nraise NotImplementedError\n")
-    assert judge("8.1", leaves).status == "not started"
-    verdict = judge("8.1", looks)
+    assert judge("8.1", leaves, preloaded=True).status == "not started"
+    verdict = judge("8.1", looks, preloaded=True)
     assert verdict.status == "not started", verdict

@@ -10,7 +10,8 @@ hidden folders such as ``.ipynb_checkpoints`` are skipped). For each submission:
   ``exercise`` whose first line is ``# Exercise N.M``); every other cell is ignored, because
   the checks are the kit's own (``labs/runtime/exercises/nbNN.py``), run by id;
 - each answer is judged by :func:`labs.runtime.exercises.judge.judge`, in a fresh process
-  with a time limit, so a hang or a crash fails that exercise alone. Two run at a time.
+  (forked from a preloaded one) with a time limit, so a hang or a crash fails that exercise
+  alone. Two run at a time.
 
 The result is a table (one row per exercise), a summary line, optionally a JUnit XML file
 (one test case per exercise), and exit status 0 only when every exercise is solved.
@@ -162,7 +163,7 @@ def judge_task(task: Task, timeout: float | None) -> Row:
                    "it was deleted, or its first line changed")
     try:
         get_exercise(task.ident)
-        verdict = judge(task.ident, task.source, timeout)
+        verdict = judge(task.ident, task.source, timeout, preloaded=True)
     except LookupError:
         status, reason = ERROR, f"the kit has no check for exercise {task.ident} (labs/runtime/exercises)"
     except Exception as exc:  # the grader's own trouble, reported on this exercise only

@@ -2,7 +2,8 @@
 
 Starting Python, importing the checks and the libraries they use (Flask, requests, Playwright,
 Redis's client) cost about 0.1-0.5 s of CPU for every answer judged. So the first judgement
-in a process (a kernel, the grader, a test worker) starts this module once: a Python that
+with ``judge(..., preloaded=True)`` in a process (the grader, a test worker) starts this
+module once: a Python that
 imports all of that, runs no answer ever, and waits. For each answer it forks a child, which
 
 - leads a process session of its own (so the judge can kill it and everything it started);

@@ -1,13 +1,13 @@
 """The judge: runs one exercise answer beside its check and returns a :class:`Verdict`.
 
-``judge(ident, source)`` runs the answer in a fresh process of its own (on Linux a fork of a
-clean process that has imported the checks and their libraries and never runs an answer:
-:mod:`labs.runtime.exercises.forkserver`; elsewhere ``python -m labs.runtime.exercises.judge``)
-that imports the check *before* the answer runs, runs the answer in a namespace of its own,
-then the check, and writes the verdict on a channel the answer cannot see, tagged with a
-random nonce. The process and everything it started (labs, Redis) are killed when the time
-limit is up, so a hanging answer fails alone. Students' check cells, the grader and the tests
-all come here, so they can never disagree.
+``judge(ident, source)`` runs the answer in a fresh process of its own
+(``python -m labs.runtime.exercises.judge``; for the grader and the tests, a fork of a clean
+process that has imported the checks and never runs an answer:
+:mod:`labs.runtime.exercises.forkserver`) that imports the check *before* the answer runs,
+runs the answer in a namespace of its own, then the check, and writes the verdict on a channel
+the answer cannot see, tagged with a random nonce. The process and everything it started (labs,
+Redis) are killed when the time limit is up, so a hanging answer fails alone. Students' check
+cells, the grader and the tests all come here, so they can never disagree.
 
 Statuses: ``solved``; ``not started`` (the stub still raises ``NotImplementedError``);
 ``not solved`` (the check found something wrong, and says what); ``error`` (the answer
@@ -204,13 +204,19 @@ def judge_here(ident: str, source: str, timeout: float | None = None) -> Verdict
     return Verdict(ident, SOLVED)
 
 
-def judge(ident: str, source: str, timeout: float | None = None) -> Verdict:
-    """Judge the answer in a fresh process; a hang or crash there fails this exercise alone."""
+def judge(ident: str, source: str, timeout: float | None = None, *, preloaded: bool = False) -> Verdict:
+    """Judge the answer in a fresh process; a hang or crash there fails this exercise alone.
+
+    ``preloaded=True`` (the grader and the tests, which judge hundreds of answers) forks that
+    process from a clean one kept for the purpose (:mod:`~labs.runtime.exercises.forkserver`,
+    Linux only) instead of starting Python from scratch: the same process, the same verdict,
+    without paying the start-up and the imports each time. A student's check cell judges one
+    answer at a time, and leaves nothing running behind it."""
     limit = timeout or get_exercise(ident).timeout
     nonce = secrets.token_hex(16)
     request = json.dumps({"exercise": ident, "source": source, "timeout": limit, "nonce": nonce}) + "\n"
     with tempfile.TemporaryDirectory(prefix="sse-kit-exercise-") as workdir:
-        worker = forkserver.Forked(workdir) if forkserver.available() else _Started(workdir)
+        worker = forkserver.Forked(workdir) if preloaded and forkserver.available() else _Started(workdir)
         try:
             out, err = worker.communicate(request, timeout=limit + 15)
         except subprocess.TimeoutExpired:
