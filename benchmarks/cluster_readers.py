@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from benchmarks.minihttp import HttpError, ResponseParser, request_bytes
+from labs.runtime.processes import wait_until
 from labs.runtime.sse import EventStreamDecoder
 
 BROWSER_RETRY_MS = 3000  # what EventSource waits when the server never sent retry: (Chromium, Firefox)
@@ -213,12 +214,12 @@ class ReaderPool:
     def wait_connected(self, count: int | None = None, timeout: float = 30.0) -> bool:
         """Wait until ``count`` readers (default: all) hold a stream."""
         count = self.count if count is None else count
-        return _wait(lambda: self.connected() >= count, timeout)
+        return wait_until(lambda: self.connected() >= count, timeout)
 
     def wait_for(self, ids: Iterable[int], timeout: float = 10.0) -> bool:
         """Wait until every reader has received every id in ``ids``."""
         wanted = set(ids)
-        return _wait(lambda: all(wanted <= set(reader.ids) for reader in self.readers), timeout)
+        return wait_until(lambda: all(wanted <= set(reader.ids) for reader in self.readers), timeout)
 
     def reconnect_times(self) -> list[float]:
         """``time.time()`` of every reconnect (each reader's GETs after its first), sorted."""
@@ -246,12 +247,3 @@ def per_second(times: Iterable[float], origin: float, seconds: float, width: flo
         if 0 <= slot < len(bins):
             bins[slot] += 1
     return [count / width for count in bins]
-
-
-def _wait(predicate, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
