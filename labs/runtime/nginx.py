@@ -255,7 +255,7 @@ def _location_lines(settings: ProxySettings) -> str:
         lines += ["proxy_http_version 1.1;     # keep-alive connections to the lab",
                   _connection_header(settings)]
     else:
-        lines += ["proxy_http_version 1.0;     # nginx's default: one connection per request"]
+        lines += ["proxy_http_version 1.0;     # one connection per request (nginx's default before 1.29.7)"]
     if settings.forwarded_headers:
         lines += ["proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;   # who asked",
                   "proxy_set_header X-Forwarded-Proto $scheme;",
