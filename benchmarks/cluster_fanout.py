@@ -26,7 +26,6 @@ figures say what one machine shows, not what N machines would (see RESULTS.md fo
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import math
@@ -44,7 +43,7 @@ from benchmarks.cluster_readers import ReaderPool, Reconnect, per_second
 from benchmarks.procstats import TreeSampler
 from benchmarks.proxy_fanout import cpu_model, nginx_master
 from benchmarks.report import machine, machine_line
-from benchmarks.runner import Result, drive
+from benchmarks.runner import Result, drive, run_async
 from benchmarks.transports import TRANSPORTS
 from labs.runtime.cluster import Cluster, start_cluster
 
@@ -85,7 +84,7 @@ def measure_fanout(cluster: Cluster, readers: int, messages: int, rate: float) -
 
     address = urlsplit(cluster.url)
     try:
-        asyncio.run(drive(transport, address.hostname, address.port, result, window_hook=at_edge))
+        run_async(drive(transport, address.hostname, address.port, result, window_hook=at_edge))
     finally:
         for sampler in samplers.values():
             sampler.stop()

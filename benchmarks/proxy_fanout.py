@@ -22,7 +22,6 @@ during a pass goes in the row's note.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from urllib.parse import urlsplit
@@ -32,7 +31,7 @@ import psutil
 from benchmarks import _raise_file_limit
 from benchmarks.procstats import TreeSampler
 from benchmarks.report import aligned_table, machine, machine_line
-from benchmarks.runner import Result, drive, start_lab, stop_fast
+from benchmarks.runner import Result, drive, run_async, start_lab, stop_fast
 from benchmarks.transports import TRANSPORTS
 from labs.runtime.nginx import start_proxy
 
@@ -75,7 +74,7 @@ def measure_pass(path: str, lab, proxy, readers: int, messages: int, rate: float
         nginx_cpu[edge] = nginx_tree.cpu_seconds()
 
     try:
-        clients = asyncio.run(drive(transport, target.hostname, target.port, result, lab_tree,
+        clients = run_async(drive(transport, target.hostname, target.port, result, lab_tree,
                                     window_hook=at_window_edge))
     finally:
         lab_tree.stop()

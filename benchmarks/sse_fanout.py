@@ -17,7 +17,6 @@ Target: 1,000 concurrent readers, nothing lost, nothing duplicated, p99 < 100 ms
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from urllib.parse import urlsplit
@@ -25,7 +24,7 @@ from urllib.parse import urlsplit
 from benchmarks import _raise_file_limit
 from benchmarks.procstats import TreeSampler
 from benchmarks.report import aligned_table, machine, machine_line
-from benchmarks.runner import Result, drive, start_lab, stop_fast
+from benchmarks.runner import Result, drive, run_async, start_lab, stop_fast
 from benchmarks.transports import TRANSPORTS
 
 TARGET_P99_MS = 100.0
@@ -42,7 +41,7 @@ def measure(readers: int = 1000, messages: int = 50, rate: float = 10.0) -> dict
         sampler = TreeSampler(lab.pid).start()
         idle_rss = sampler.peak_rss  # the whole server tree, before any reader connects
         try:
-            asyncio.run(drive(transport, address.hostname, address.port, result, sampler))
+            run_async(drive(transport, address.hostname, address.port, result, sampler))
         finally:
             sampler.stop()
     finally:

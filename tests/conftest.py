@@ -91,10 +91,11 @@ def client(app):
     return app.test_client()
 
 
-# Module scope, not session: Playwright's sync API keeps an asyncio loop running in this
-# thread while it is open, which would break tests that call asyncio.run() (the benchmark
-# harness's tests) if they ran on the same worker after a browser test.
-@pytest.fixture(scope="module")
+# One browser per xdist worker: a Playwright driver plus Chromium costs about 2 s of CPU to
+# start, and every test gets contexts of its own (no shared storage). Playwright's sync API
+# keeps an asyncio loop running in this thread while it is open, so code that tests run
+# in-process must not call asyncio.run() directly: the benchmarks use runner.run_async.
+@pytest.fixture(scope="session")
 def _playwright():
     executable = find_chromium()
     if executable is None:
@@ -108,7 +109,7 @@ def _playwright():
         yield playwright, executable
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(_playwright):
     """Headless Chromium from the system (never a downloaded browser)."""
     playwright, executable = _playwright

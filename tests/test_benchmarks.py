@@ -39,7 +39,7 @@ from benchmarks import showdown
 from benchmarks.minihttp import ResponseParser
 from benchmarks.procstats import TreeSampler
 from benchmarks.reconnect import probe
-from benchmarks.runner import Result, drive
+from benchmarks.runner import Result, drive, run_async
 from benchmarks.transports import TRANSPORTS, Transport, select
 from benchmarks.webhook import drive_webhook
 from benchmarks.workload import Tally, percentile, stamp, summarize, warm_up
@@ -353,7 +353,7 @@ def lab_counts(lab):
 
 def run_drive(transport: Transport, port: int, clients: int = N, messages: int = M, hook=None):
     result = Result(transport.name, transport.label, clients, clients, messages, rate=20.0)
-    clients_used = asyncio.run(drive(transport, "127.0.0.1", port, result, window_hook=hook))
+    clients_used = run_async(drive(transport, "127.0.0.1", port, result, window_hook=hook))
     return result, clients_used
 
 
@@ -469,7 +469,7 @@ def test_webhook_row_counts_the_posts_the_receiver_answered(lab_server):
     try:
         with CountingProxy(urlsplit(lab.url).port) as proxy:
             edges = Edges(proxy, "/webhook/", "still", lab_counts(lab))
-            asyncio.run(drive_webhook(transport, "127.0.0.1", proxy.port, result, window_hook=edges))
+            run_async(drive_webhook(transport, "127.0.0.1", proxy.port, result, window_hook=edges))
         pushed = [e.json()["message"] for e in stream.wait_for(M + 1, type="notify")]
     finally:
         stream.close()
