@@ -39,8 +39,14 @@ def run_until_ready(*args: str, env=None) -> tuple[subprocess.Popen, list[str]]:
 
 
 def stop(server: subprocess.Popen) -> None:
+    """Ctrl-C; and if the lab does not stop, kill it (a failed test must not leave a lab running)."""
     os.killpg(server.pid, signal.SIGINT)
-    server.wait(timeout=15)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+        raise
 
 
 def test_default_binds_loopback_only():

@@ -61,7 +61,10 @@ class _Server:
         reply = self.sock.recv(4096)
         if not reply:
             raise OSError("the judge's fork server stopped")
-        return json.loads(reply)["pid"]
+        answer = json.loads(reply)
+        if "pid" not in answer:
+            raise OSError(f"the judge's fork server refused: {answer.get('error')}")
+        return answer["pid"]
 
 
 _server: _Server | None = None
@@ -93,11 +96,11 @@ class Forked:
         """Write ``text`` to its stdin, then read its stdout and stderr to the end (as
         ``Popen.communicate`` does); ``subprocess.TimeoutExpired`` after ``timeout`` s."""
         try:
-            os.write(self._stdin, text.encode())  # a request is far smaller than a pipe's buffer
+            os.write(self._stdin, text.encode())  # the child reads it first thing, so this cannot block long
         except BrokenPipeError:
             pass  # it is gone already: what it wrote says why
         finally:
-            os.close(self._stdin)
+            self._close("_stdin")
         chunks: dict[int, list[bytes]] = {self._stdout: [], self._stderr: []}
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as selector:
@@ -121,11 +124,15 @@ class Forked:
             os.killpg(self.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-        for fd in (self._stdout, self._stderr):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        for name in ("_stdin", "_stdout", "_stderr"):  # stdin too, if communicate never ran
+            self._close(name)
+
+    def _close(self, name: str) -> None:
+        """Close one of our pipe ends once (a second close could hit a number reused since)."""
+        fd = getattr(self, name)
+        if fd is not None:
+            setattr(self, name, None)
+            os.close(fd)
 
 
 # ------------------------------------------------------------------ the server

@@ -33,7 +33,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.support import random_text, run_with_limit, serve_wsgi
+from labs.runtime.exercises.support import random_text, require_predictions, run_with_limit, serve_wsgi
 
 LIVE_WITHIN = 0.5  # seconds from publishing to arrival that still count as live
 HELD_WAIT = 1.5  # seconds after the last publish that a reader waits for what is missing
@@ -422,11 +422,7 @@ def _measure(settings: list[dict]) -> str:
     "did. And look at what section 5 found about the header on its way out of nginx.",
 ])
 def check_10_2(answer: Answer) -> None:
-    given = {name: answer.namespace.get(name, NotImplemented) for name in CONFIGS_10_2}
-    if all(value is NotImplemented for value in given.values()):
-        raise NotImplementedError
-    missing = [name for name, value in given.items() if value is NotImplemented]
-    assert not missing, f"predict all three: {', '.join(missing)} still holds NotImplemented"
+    require_predictions(answer, CONFIGS_10_2)
     predicted = {}
     for name in CONFIGS_10_2:
         value = answer.literal(name)

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from labs.runtime.exercises import Answer, exercise
-from labs.runtime.exercises.support import browser_for_check, random_text, serve_wsgi
+from labs.runtime.exercises.support import browser_for_check, random_text, require_predictions, serve_wsgi
 from labs.runtime.processes import wait_until
 
 # ------------------------------------------------------------------ 11.1
@@ -45,11 +45,7 @@ PREDICTIONS = {
     "caps the streams on it.",
 ])
 def check_11_1(answer: Answer) -> None:
-    given = {name: answer.namespace.get(name, NotImplemented) for name in PREDICTIONS}
-    if all(value is NotImplemented for value in given.values()):
-        raise NotImplementedError
-    missing = [name for name, value in given.items() if value is NotImplemented]
-    assert not missing, f"predict all three: {', '.join(missing)} still holds NotImplemented"
+    require_predictions(answer, PREDICTIONS)
     wrong = []
     for name, (truth, why) in PREDICTIONS.items():
         value = answer.literal(name)

@@ -33,6 +33,17 @@ class _Outcome:
         return self.value
 
 
+def require_predictions(answer, names) -> None:
+    """For a "predict, then run" cell of several names: NotImplementedError while every one
+    still holds ``NotImplemented`` (not started); a failure naming the ones left when only
+    some do."""
+    given = {name: answer.namespace.get(name, NotImplemented) for name in names}
+    if all(value is NotImplemented for value in given.values()):
+        raise NotImplementedError
+    missing = [name for name, value in given.items() if value is NotImplemented]
+    assert not missing, f"predict all {len(given)}: {', '.join(missing)} still holds NotImplemented"
+
+
 def start_in_thread(function: Callable[..., Any], *args: Any) -> _Outcome:
     """Call ``function(*args)`` in a daemon thread; the outcome says when it is done."""
     outcome = _Outcome()
