@@ -99,7 +99,8 @@ def client(app):
 def _playwright():
     executable = find_chromium()
     if executable is None:
-        message = "no Chromium found (install Debian's 'chromium' or set CHROMIUM=/path/to/chromium)"
+        message = ("no Chromium found (install Debian's 'chromium-headless-shell' or 'chromium', or set "
+                   "CHROMIUM=/path/to/chromium)")
         if REQUIRE_BROWSER:
             pytest.fail(message + "; SSE_KIT_REQUIRE_BROWSER=1 makes this a failure")
         pytest.skip(message)
@@ -111,7 +112,7 @@ def _playwright():
 
 @pytest.fixture(scope="session")
 def browser(_playwright):
-    """Headless Chromium from the system (never a downloaded browser)."""
+    """Headless Chromium as labs.runtime.browser finds it: a headless shell where there is one."""
     playwright, executable = _playwright
     chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
     yield chromium

@@ -1,7 +1,8 @@
 """One browser finder for tests, notebooks, checks and screenshots (labs.runtime.browser).
 
-- the order: ``CHROMIUM`` (a wrong one is an error, never replaced), then the system's
-  Chromium or Chrome, then Playwright's own downloaded browser, found on disk only;
+- the order: ``CHROMIUM`` (a wrong one is an error, never replaced), then a headless shell
+  (the system's, then Playwright's), then the system's Chromium or Chrome, then Playwright's
+  own downloaded browser, all found on disk only;
 - with none, words a student can act on (in a notebook: those words, not a traceback);
 - a browser driven from a notebook is closed when its block ends, and dies with its kernel
   however the kernel ends (SIGKILL of the kernel alone or of its process group).
@@ -39,10 +40,10 @@ def places(tmp_path):
 
 def find(places, **environ):
     env = {"HOME": str(places["home"]), "PLAYWRIGHT_BROWSERS_PATH": str(places["playwright"]), **environ}
-    return find_browser(environ=env, search_path=str(places["path"]), system_paths=())
+    return find_browser(environ=env, search_path=str(places["path"]), system_paths=(), shell_paths=())
 
 
-def test_the_order_is_chromium_variable_then_system_then_playwrights(places, tmp_path):
+def test_the_order_is_chromium_variable_then_headless_shells_then_full_browsers(places, tmp_path):
     downloaded_old = program(places["playwright"] / "chromium-1200" / "chrome-linux64" / "chrome")
     downloaded = program(places["playwright"] / "chromium-1255" / "chrome-linux64" / "chrome")
     program(places["playwright"] / "chromium_headless_shell-1300" / "chrome-headless-shell-linux64" / "x")
@@ -52,8 +53,26 @@ def test_the_order_is_chromium_variable_then_system_then_playwrights(places, tmp
     assert find(places) == str(system), "a system Chrome before Playwright's"
     chromium = program(places["path"] / "chromium")
     assert find(places) == str(chromium), "Chromium before Chrome"
+    shell_old = program(places["playwright"] / "chromium_headless_shell-1190" / "chrome-linux" / "headless_shell")
+    assert find(places) == str(shell_old), "Playwright's headless shell (its old layout) before any full browser"
+    shell = program(places["playwright"] / "chromium_headless_shell-1300" / "chrome-headless-shell-linux64"
+                    / "chrome-headless-shell")
+    assert find(places) == str(shell), "the newest headless shell"
+    system_shell = program(places["path"] / "chromium-headless-shell")
+    assert find(places) == str(system_shell), "the system's headless shell before Playwright's"
     chosen = program(tmp_path / "elsewhere" / "my-chromium")
     assert find(places, CHROMIUM=str(chosen)) == str(chosen), "CHROMIUM before everything"
+
+
+def test_debians_headless_shell_is_found_by_its_real_path(tmp_path):
+    # Debian's /usr/bin/chromium-headless-shell is a shell script that starts the real program without
+    # `exec`; the real one first, so that the browser Playwright starts and stops is Chromium itself.
+    assert finder.SHELL_PATHS[0] == "/usr/lib/chromium/chromium-headless-shell"
+    real = program(tmp_path / "lib" / "chromium-headless-shell")
+    program(tmp_path / "bin" / "chromium-headless-shell")
+    found = find_browser(environ={"HOME": str(tmp_path)}, search_path=str(tmp_path / "bin"), system_paths=(),
+                         shell_paths=(str(real),))
+    assert found == str(real)
 
 
 def test_a_chromium_variable_naming_nothing_is_an_error_not_a_fallback(places):
@@ -192,7 +211,7 @@ def test_without_a_browser_a_notebook_shows_how_to_get_one_not_a_traceback(kerne
     _, client = kernel
     reply = run_cell(client, "import os\nos.environ['CHROMIUM'] = ''\nos.environ['PATH'] = ''\n"
                              "os.environ['PLAYWRIGHT_BROWSERS_PATH'] = '/nonexistent'\n"
-                             "from labs.runtime import browser\nbrowser.SYSTEM_PATHS = ()\n"
+                             "from labs.runtime import browser\nbrowser.SYSTEM_PATHS = browser.SHELL_PATHS = ()\n"
                              "async with browser.headless_chromium() as b:\n    pass")
     assert reply["ename"] == "BrowserUnavailable", reply
     assert reply["traceback"] == [f"⚠️  No browser: {HOW_TO_GET_ONE}"]

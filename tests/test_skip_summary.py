@@ -15,7 +15,8 @@ from labs.runtime.webapp import REPO_ROOT
 BROWSER_TESTS = ["tests/test_browser_smoke.py::test_chromium_loads_a_lab_page",
                  "tests/test_json_roundtrip.py::test_page_round_trip_works"]
 OTHER_TEST = "tests/test_json_roundtrip.py::test_dumps_is_served_as_html_and_jsonify_as_json"
-NO_CHROMIUM = "no Chromium found (install Debian's 'chromium' or set CHROMIUM=/path/to/chromium)"
+NO_CHROMIUM = ("no Chromium found (install Debian's 'chromium-headless-shell' or 'chromium', or set "
+               "CHROMIUM=/path/to/chromium)")
 
 
 def child_pytest(*args: str) -> subprocess.CompletedProcess:

@@ -1,6 +1,9 @@
 """The kit's decoder against real Chromium: the same bytes, served by the event_stream
 lab, go to a real EventSource and to labs.runtime.sse.decode; what they dispatch must match.
-Also: the event_stream page works in the browser."""
+Also: the event_stream page works in the browser.
+
+The suite drives Chromium's headless shell where there is one (labs.runtime.browser says why);
+the full Chromium a student installs must dispatch the same, and is checked here too."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import re
 
 import pytest
 
+from conftest import REQUIRE_BROWSER
+from labs.runtime.browser import CHROMIUM_FLAGS, system_browser
 from labs.runtime.sse import decode
 
 pytestmark = pytest.mark.browser
@@ -112,6 +117,36 @@ def test_named_examples_match_too(lab, page):
     for name in ("multiline", "named", "ids", "line_endings", "tricky", "cut", "keepalive"):
         stream = lab.get(f"/stream/{name}").content
         assert browser_events(page, f"stream/{name}", stream) == [(e.type, e.data, e.id) for e in decode(stream)]
+
+
+@pytest.fixture
+def full_chromium_page(_playwright):
+    """A tab of the system's full Chromium or Chrome (not a headless shell), as a student's
+    machine may only have that one."""
+    executable = system_browser()
+    if executable is None:
+        message = "no full Chromium or Chrome on this system (Debian: apt install chromium)"
+        if REQUIRE_BROWSER:
+            pytest.fail(message + "; SSE_KIT_REQUIRE_BROWSER=1 makes this a failure")
+        pytest.skip(message)
+    playwright, _ = _playwright
+    browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+    try:
+        yield browser.new_page()
+    finally:
+        browser.close()
+
+
+def test_the_full_chromium_dispatches_the_same(lab, full_chromium_page):
+    page = full_chromium_page
+    open_lab_page(lab, page)
+    assert "Headless" in page.evaluate("navigator.userAgent")
+    for stream in TRICKY:
+        expected = [(e.type, e.data, e.id) for e in decode(stream)]
+        assert browser_events(page, "raw?b64=" + b64(stream), stream) == expected, stream
+    for stream, split in SPLIT:
+        got = browser_events(page, f"raw?b64={b64(stream)}&split={split}&pause_ms=30", stream)
+        assert got == [(e.type, e.data, e.id) for e in decode(stream)], (stream, split)
 
 
 def test_the_browser_reconnects_with_last_event_id_until_204(lab, page):
