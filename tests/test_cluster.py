@@ -367,9 +367,9 @@ def test_no_orphan_when_the_starting_process_is_killed(tmp_path):
 
 
 def test_no_orphan_when_the_kernel_is_killed():
-    from jupyter_client.manager import start_new_kernel
+    from test_launcher import start_kernel, stop_kernel
 
-    manager, client = start_new_kernel(kernel_name="python3")
+    manager, client, folder = start_kernel()
     try:
         printed: list[dict] = []
         code = ("import json, psutil\nfrom labs.runtime.cluster import start_cluster\n"
@@ -383,7 +383,5 @@ def test_no_orphan_when_the_kernel_is_killed():
         manager.signal_kernel(signal.SIGKILL)  # as nbval ends a kernel
         assert_all_gone(pids)
     finally:
-        client.stop_channels()
-        if manager.is_alive():
-            manager.shutdown_kernel(now=True)
+        stop_kernel(manager, client, folder)
 

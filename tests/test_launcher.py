@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable
 
 import psutil
 import pytest
 import requests
-from jupyter_client.manager import start_new_kernel
+from jupyter_client.manager import KernelManager
 
 from labs.runtime.client import EventStream
 from labs.runtime.launcher import LabServer, start_lab
@@ -214,13 +216,38 @@ def test_no_orphan_when_pytest_itself_is_killed(tmp_path):
     assert_killing_leaves_nothing(argv, started, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-@pytest.fixture
-def kernel():
-    manager, client = start_new_kernel(kernel_name="python3")
-    yield manager, client
+def start_kernel():
+    """A Python kernel that talks over Unix sockets, not TCP. For TCP, jupyter_client picks free
+    ports by binding and releasing them, and the kernel binds them later: under `make test` an
+    outgoing connection took one of them in between once ('Address already in use', and the
+    kernel died before it answered). A socket file in a folder of its own cannot be taken.
+    Returns (manager, client, folder); :func:`stop_kernel` undoes it."""
+    folder = tempfile.mkdtemp(prefix="sse-kit-kernel-")
+    manager = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
+    manager.start_kernel()
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+    except BaseException:
+        stop_kernel(manager, client, folder)
+        raise
+    return manager, client, folder
+
+
+def stop_kernel(manager, client, folder) -> None:
     client.stop_channels()
     if manager.is_alive():
         manager.shutdown_kernel(now=True)
+    manager.cleanup_resources()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def kernel():
+    manager, client, folder = start_kernel()
+    yield manager, client
+    stop_kernel(manager, client, folder)
 
 
 def iopub_of(client, msg_id: str, timeout: float):

@@ -625,7 +625,7 @@ def _listening(client) -> int:
     return dict(client.pubsub_numsub("sse")).get("sse", 0)
 
 
-def _wait_for_listener(client, errors: list[str], seconds: float = 8) -> None:
+def _wait_for_listener(client, errors: list[str], seconds: float = 5) -> None:
     """Until the page's EventSource is subscribed; a page whose script failed gets a second."""
     started = time.monotonic()
     while _listening(client) < 1:
