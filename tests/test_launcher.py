@@ -250,6 +250,22 @@ def kernel():
     stop_kernel(manager, client, folder)
 
 
+def test_nbvals_kernels_talk_over_unix_sockets_too():
+    # tools/pytest_ipc_kernels.py, loaded into every pytest process by addopts.
+    import glob
+
+    import nbval.kernel
+
+    manager, client = nbval.kernel.start_new_kernel(kernel_name=nbval.kernel.CURRENT_ENV_KERNEL_NAME)
+    try:
+        assert manager.transport == "ipc"
+        assert glob.glob(manager.ip + "-*"), "the kernel's socket files"
+        assert client.execute_interactive("1 + 1", timeout=30)["content"]["status"] == "ok"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
 def iopub_of(client, msg_id: str, timeout: float):
     """The kernel's broadcast messages about one request, as they come."""
     while True:
