@@ -26,12 +26,12 @@ lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser $(ROOT_FLAG)
 
 # Every test: unit and integration tests, browser tests, the exercise/solution checks,
-# and strict nbval over the shipped notebooks. Four workers on two cores: much of the suite
+# and strict nbval over the shipped notebooks. Five workers on two cores: much of the suite
 # waits on servers, browsers and time-outs, so extra workers keep the cores busy (measured
-# here: 6:09 with three, 5:55 with four; 11.5 min with two, before the browser tests used
-# Chromium's headless shell). A whole file per worker: a notebook's cells share one kernel,
-# and a lab module's tests share its fixtures.
-XDIST := -n 4 --dist loadfile
+# here: 6:09 with three, 5:36-5:57 with four, 5:30 with five, 6:20 with six, where contention
+# costs more CPU than the waits free). A whole file per worker: a notebook's cells share one
+# kernel, and a lab module's tests share its fixtures.
+XDIST := -n 5 --dist loadfile
 # With Python's bytecode cache, whatever a machine says: the suite starts hundreds of Python
 # processes (labs, judges, child pytest runs), and with PYTHONDONTWRITEBYTECODE=1 (set on this
 # machine) each one compiles the kit again and each pytest process rewrites the asserts of
