@@ -28,7 +28,7 @@ lab: venv
 # Every test: unit and integration tests, browser tests, the exercise/solution checks,
 # and strict nbval over the shipped notebooks. Five workers on two cores: much of the suite
 # waits on servers, browsers and time-outs, so extra workers keep the cores busy (measured
-# here: 6:09 with three, 5:36-5:57 with four, 5:30 with five, 6:20 with six, where contention
+# here: 6:09 with three, 5:36-5:57 with four, 5:16-5:49 with five, 6:20 with six, where contention
 # costs more CPU than the waits free). A whole file per worker: a notebook's cells share one
 # kernel, and a lab module's tests share its fixtures.
 XDIST := -n 5 --dist loadfile
