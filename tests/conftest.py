@@ -91,7 +91,7 @@ def client(app):
     return app.test_client()
 
 
-# One browser per xdist worker: a Playwright driver plus Chromium costs about 2 s of CPU to
+# One browser per xdist worker: a Playwright driver plus Chromium costs about 1 s of CPU to
 # start, and every test gets contexts of its own (no shared storage). Playwright's sync API
 # keeps an asyncio loop running in this thread while it is open, so code that tests run
 # in-process must not call asyncio.run() directly: the benchmarks use runner.run_async.

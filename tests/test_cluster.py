@@ -369,7 +369,7 @@ def test_no_orphan_when_the_starting_process_is_killed(tmp_path):
 def test_no_orphan_when_the_kernel_is_killed():
     from test_launcher import start_kernel, stop_kernel
 
-    manager, client, folder = start_kernel()
+    manager, client = start_kernel()
     try:
         printed: list[dict] = []
         code = ("import json, psutil\nfrom labs.runtime.cluster import start_cluster\n"
@@ -383,5 +383,5 @@ def test_no_orphan_when_the_kernel_is_killed():
         manager.signal_kernel(signal.SIGKILL)  # as nbval ends a kernel
         assert_all_gone(pids)
     finally:
-        stop_kernel(manager, client, folder)
+        stop_kernel(manager, client)
 

@@ -10,24 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Callable
 
 import psutil
 import pytest
 import requests
-from jupyter_client.manager import KernelManager
 
 from labs.runtime.client import EventStream
 from labs.runtime.launcher import LabServer, start_lab
 from labs.runtime.processes import wait_until
 from labs.runtime.registry import LABS
 from labs.runtime.serve import READY_PREFIX
+from tools.pytest_ipc_kernels import IpcKernelManager
 
 
 def process_tree(pid: int) -> list[int]:
@@ -217,37 +215,33 @@ def test_no_orphan_when_pytest_itself_is_killed(tmp_path):
 
 
 def start_kernel():
-    """A Python kernel that talks over Unix sockets, not TCP. For TCP, jupyter_client picks free
-    ports by binding and releasing them, and the kernel binds them later: under `make test` an
-    outgoing connection took one of them in between once ('Address already in use', and the
-    kernel died before it answered). A socket file in a folder of its own cannot be taken.
-    Returns (manager, client, folder); :func:`stop_kernel` undoes it."""
-    folder = tempfile.mkdtemp(prefix="sse-kit-kernel-")
-    manager = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(folder, "kernel"))
+    """A Python kernel on Unix sockets, not TCP (tools/pytest_ipc_kernels.py says why), ready.
+    Returns (manager, client); :func:`stop_kernel` undoes it."""
+    manager = IpcKernelManager(kernel_name="python3")
     manager.start_kernel()
     client = manager.client()
     client.start_channels()
     try:
         client.wait_for_ready(timeout=60)
     except BaseException:
-        stop_kernel(manager, client, folder)
+        stop_kernel(manager, client)
         raise
-    return manager, client, folder
+    return manager, client
 
 
-def stop_kernel(manager, client, folder) -> None:
+def stop_kernel(manager, client) -> None:
     client.stop_channels()
     if manager.is_alive():
         manager.shutdown_kernel(now=True)
     manager.cleanup_resources()
-    shutil.rmtree(folder, ignore_errors=True)
+    manager.remove_folder()
 
 
 @pytest.fixture
 def kernel():
-    manager, client, folder = start_kernel()
+    manager, client = start_kernel()
     yield manager, client
-    stop_kernel(manager, client, folder)
+    stop_kernel(manager, client)
 
 
 def test_nbvals_kernels_talk_over_unix_sockets_too():

@@ -44,6 +44,14 @@ def available() -> bool:
 
 # ------------------------------------------------------------------ the judge's side
 
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group that judge process ``pid`` leads, if it is still there."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 class _Server:
     def __init__(self) -> None:
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -120,10 +128,7 @@ class Forked:
         return out, err
 
     def kill_group(self) -> None:
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        kill_group(self.pid)
         for name in ("_stdin", "_stdout", "_stderr"):  # stdin too, if communicate never ran
             self._close(name)
 

@@ -252,10 +252,7 @@ class _Started:
         return self.process.communicate(text, timeout=timeout)
 
     def kill_group(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        forkserver.kill_group(self.process.pid)
         if self.process.poll() is None:
             self.process.wait()
 
