@@ -300,6 +300,11 @@ class RemoteAnswer:
                 f"write `{name}` out as a literal value (a prediction, made before running "
                 "anything), not as an expression that computes it") from None
 
+    def inside(self, helper: str, *args: Any) -> Any:
+        """Run one of the kit's helpers (:mod:`~labs.runtime.exercises.inside`) in the answer's
+        process, on its objects (proxies) and plain data."""
+        return self.process.request("inside", name=helper, args=channel.encode(args))
+
     def serve(self, target: str | RemoteObject) -> str:
         """Serve a WSGI app the answer made (a name, or a proxy) from the answer's sandbox, on
         127.0.0.1; its base URL."""

@@ -92,19 +92,36 @@ def available() -> bool:
 
 # ------------------------------------------------------------------ starting a program inside
 
+def command(argv: list[str], scratch: str) -> list[str]:
+    """``argv`` under bwrap, with ``scratch`` writable and its working directory (``argv`` as it is
+    where there is no sandbox)."""
+    bwrap = status().bwrap
+    if not bwrap:
+        return list(argv)
+    return [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+            "--bind", scratch, scratch, "--chdir", scratch, "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--die-with-parent", "--new-session", "--", *argv]
+
+
+def environment(env: dict[str, str] | None, scratch: str) -> dict[str, str]:
+    return {**(env if env is not None else os.environ), "HOME": scratch,
+            "TMPDIR": "/tmp" if status().bwrap else scratch}
+
+
+def limits() -> tuple[str | None, functools.partial]:
+    """A new pids cgroup (or None) and the ``preexec_fn`` that puts the child under every limit."""
+    cgroup = _make_cgroup()
+    return cgroup, functools.partial(_limit_self, cgroup, None if cgroup else _process_cap())
+
+
 def popen(argv: list[str], scratch: str, *, pass_fds: tuple[int, ...] = (), env: dict[str, str] | None = None,
           stdout=None, stderr=None, stdin=subprocess.DEVNULL) -> subprocess.Popen:
     """Start ``argv`` in the sandbox (or, with none to be had, as a plain process of its own
     session with the same limits), with ``scratch`` writable and as its working directory."""
-    bwrap = status().bwrap
-    cgroup = _make_cgroup()
-    command = ([bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-                "--bind", scratch, scratch, "--chdir", scratch, "--unshare-pid", "--unshare-ipc",
-                "--unshare-uts", "--die-with-parent", "--new-session", "--", *argv] if bwrap else argv)
-    environment = {**(env if env is not None else os.environ), "HOME": scratch, "TMPDIR": "/tmp" if bwrap else scratch}
-    process = subprocess.Popen(command, cwd=scratch, env=environment, pass_fds=pass_fds, stdin=stdin,
-                               stdout=stdout, stderr=stderr, start_new_session=True,
-                               preexec_fn=functools.partial(_limit_self, cgroup, None if cgroup else _process_cap()))
+    cgroup, preexec = limits()
+    process = subprocess.Popen(command(argv, scratch), cwd=scratch, env=environment(env, scratch),
+                               pass_fds=pass_fds, stdin=stdin, stdout=stdout, stderr=stderr,
+                               start_new_session=True, preexec_fn=preexec)
     process.sse_kit_cgroup = cgroup  # type: ignore[attr-defined]
     return process
 
@@ -119,9 +136,7 @@ def end(process: subprocess.Popen) -> None:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         pass
-    cgroup = getattr(process, "sse_kit_cgroup", None)
-    if cgroup:
-        _remove_cgroup(cgroup)
+    remove_cgroup(getattr(process, "sse_kit_cgroup", None))
 
 
 def _limit_self(cgroup: str | None, processes: int | None) -> None:
@@ -205,7 +220,10 @@ def _make_cgroup() -> str | None:
     return path
 
 
-def _remove_cgroup(path: str) -> None:
+def remove_cgroup(path: str | None) -> None:
+    """Kill what is left in a cgroup made by :func:`limits`, and remove it."""
+    if not path:
+        return
     for _attempt in range(50):
         for pid in _read(os.path.join(path, "cgroup.procs")).split():
             try:
