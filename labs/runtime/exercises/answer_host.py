@@ -25,20 +25,31 @@ from typing import Any
 from labs.runtime.exercises import channel
 
 
+class _Called:
+    """A call's result, with its arguments as they are after it."""
+
+    def __init__(self, value: Any, args: tuple, kwargs: dict) -> None:
+        self.value, self.args, self.kwargs = value, args, kwargs
+
+
 class Host:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.namespace: dict[str, Any] = {}
         self.filename = "<exercise>"
         self.objects: dict[int, Any] = {}
+        self.numbers_of: dict[int, int] = {}
         self.numbers = itertools.count(1)
         self.write_lock = threading.Lock()
 
     # ------------------------------------------------------------ references
 
     def make_ref(self, value: Any) -> channel.Ref:
-        number = next(self.numbers)
-        self.objects[number] = value
+        """The same object always gets the same number (the check compares references by it)."""
+        number = self.numbers_of.get(id(value))
+        if number is None:
+            number = self.numbers_of[id(value)] = next(self.numbers)
+            self.objects[number] = value  # kept alive, so its id is never reused
         names = [f"{t.__module__}.{t.__qualname__}" for t in type(value).__mro__]
         ref = channel.Ref(number, "|".join(names[:8]), callable(value))
         return ref
@@ -60,7 +71,11 @@ class Host:
         number = request.get("id")
         try:
             result = self.perform(request)
-            message = {"ok": channel.encode(result, self.make_ref)}
+            if isinstance(result, _Called):
+                message = {"ok": channel.encode(result.value, self.make_ref),
+                           "after": channel.encode([result.args, result.kwargs], self.make_ref)}
+            else:
+                message = {"ok": channel.encode(result, self.make_ref)}
         except BaseException as exc:  # everything an answer raises goes back to its check
             message = {"raise": self.describe(exc)}
         try:
@@ -91,8 +106,9 @@ class Host:
                 raise ValueError(f"no helper {request.get('name')!r} inside")
             return getattr(inside, request["name"])(*arg("args"))
         target = arg("target")
-        if op == "call":
-            return target(*arg("args"), **arg("kwargs"))
+        if op == "call":  # the arguments go back too: a check sees what the answer did to them
+            args, kwargs = arg("args"), arg("kwargs")
+            return _Called(target(*args, **kwargs), args, kwargs)
         if op == "getattr":
             return getattr(target, request["name"])
         if op == "getitem":

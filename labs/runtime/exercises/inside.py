@@ -11,7 +11,36 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["mount_blueprint", "url_rules", "view_owners"]
+__all__ = ["mount_blueprint", "url_rules", "view_owners", "new", "throw"]
+
+# Classes a check may make on the answer's side, to hand to the answer and watch (a queue the
+# check fills, a lock the answer must hold, the exercise's own box or set): "module.Name".
+SHAREABLE = {
+    "queue.Queue", "queue.SimpleQueue", "threading.Lock", "threading.RLock", "threading.Event",
+    "threading.Condition", "labs.runtime.client.Event",
+    "labs.runtime.exercises.nb04._GuardedSet", "labs.runtime.exercises.nb06.Box",
+}
+
+
+def new(qualified_name: str, *args: Any) -> Any:
+    """An object of one of the :data:`SHAREABLE` classes, made here with ``args``."""
+    from importlib import import_module
+
+    if qualified_name not in SHAREABLE:
+        raise ValueError(f"{qualified_name} is not a class a check may make here")
+    module, _, name = qualified_name.rpartition(".")
+    return getattr(import_module(module), name)(*args)
+
+
+def throw(generator: Any, exception_name: str, message: str) -> Any:
+    """``generator.throw(ExceptionName(message))`` for a builtin exception (what a server does
+    when a write fails: ``BrokenPipeError`` at the paused ``yield``)."""
+    import builtins
+
+    cls = getattr(builtins, exception_name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        raise ValueError(f"{exception_name} is not a builtin exception")
+    return generator.throw(cls(message))
 
 
 def mount_blueprint(blueprint: Any, url_prefix: str, app_name: str = "exercise") -> Any:

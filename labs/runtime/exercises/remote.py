@@ -8,7 +8,9 @@ the answer's process and returns what ``f`` returned there, as plain data, or as
 
 A proxy reads attributes, calls, indexes, iterates and takes ``len`` over the channel. It does not
 forward ``==``, ``hash`` or ``bool``: whatever an answer's objects claim about themselves stays on
-their side, and a check compares plain values only. Nothing the answer prints is read as anything.
+their side, and a check compares plain values only (two proxies are equal when they stand for the
+same object, which the reference says). Calls are copy-in, copy-out: a list, dict or set the
+check passed ends up holding what the answer's copy held after the call. Nothing the answer prints is read as anything.
 """
 
 from __future__ import annotations
@@ -100,7 +102,21 @@ class AnswerProcess:
             if future is not None and not future.done():
                 future.set_result(message)
 
-    def request(self, op: str, timeout: float | None = None, **fields: Any) -> Any:
+    def call(self, target: Any, args: tuple, kwargs: dict) -> Any:
+        """Call an object of the answer's with plain arguments, and apply to the check's own lists,
+        dicts and sets whatever the call did to their copies there (as if they had been shared)."""
+        reply: dict = {}
+        result = self.request("call", target=target, args=channel.encode(args), kwargs=channel.encode(kwargs),
+                              reply=reply)
+        try:
+            after = channel.decode(reply.get("after", [None, None]), lambda ref: RemoteObject(self, ref))
+            if isinstance(after, list) and len(after) == 2:
+                _copy_back(list(args), after[0]), _copy_back(kwargs, after[1])
+        except channel.ChannelError:
+            pass
+        return result
+
+    def request(self, op: str, timeout: float | None = None, reply: dict | None = None, **fields: Any) -> Any:
         """Ask the answer's process to do ``op``; its plain result (proxies for objects), or the
         exception the answer raised, rebuilt here."""
         future: Future = Future()
@@ -123,6 +139,8 @@ class AnswerProcess:
             raise AnswerTimeout(f"your answer did not reply within {wait:.3g} s") from None
         if message is None:
             raise AnswerGone(self.why_gone())
+        if reply is not None:
+            reply.update(message)
         try:
             if "ok" in message:
                 return channel.decode(message["ok"], lambda ref: RemoteObject(self, ref))
@@ -149,6 +167,25 @@ class AnswerProcess:
             self.sock.close()
         finally:
             sandbox.end(self.process)
+
+
+def _copy_back(originals: Any, after: Any) -> None:
+    """Make each mutable container in ``originals`` hold what its copy ``after`` holds."""
+    if isinstance(originals, dict) and isinstance(after, dict):
+        pairs = [(originals[key], after[key]) for key in originals if key in after]
+    elif isinstance(originals, list) and isinstance(after, (list, tuple)) and len(after) == len(originals):
+        pairs = list(zip(originals, after, strict=True))
+    else:
+        return
+    for original, new in pairs:
+        if type(original) is list and isinstance(new, list):
+            original[:] = new
+        elif type(original) is dict and isinstance(new, dict):
+            original.clear()
+            original.update(new)
+        elif type(original) is set and isinstance(new, set):
+            original.clear()
+            original.update(new)
 
 
 def rebuild_exception(info: dict) -> BaseException:
@@ -205,8 +242,7 @@ class RemoteObject:
         return self._ref.callable
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._process.request("call", target=self._encode_self(), args=channel.encode(args),
-                                     kwargs=channel.encode(kwargs))
+        return self._process.call(self._encode_self(), args, kwargs)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -230,6 +266,14 @@ class RemoteObject:
 
     def __next__(self) -> Any:
         return self._process.request("next", target=self._encode_self())
+
+    def __eq__(self, other: object) -> bool:
+        """The same object of the answer's (decided here, from the reference: never asked of it)."""
+        return isinstance(other, RemoteObject) and other._process is self._process and (
+            other._ref.number == self._ref.number)
+
+    def __hash__(self) -> int:
+        return hash((id(self._process), self._ref.number))
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("an answer's object is read from here, not changed")
