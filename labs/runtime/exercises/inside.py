@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["mount_blueprint", "url_rules", "view_owners", "new", "throw"]
+__all__ = ["mount_blueprint", "url_rules", "view_owners", "new", "throw", "spy_install", "spy_arm", "spy_report"]
+
+namespace: dict[str, Any] = {}  # the answer's cell's names (set by the host when the cell runs)
 
 # Classes a check may make on the answer's side, to hand to the answer and watch (a queue the
 # check fills, a lock the answer must hold, the exercise's own box or set): "module.Name".
@@ -64,3 +66,86 @@ def view_owners(app: Any) -> dict[str, str]:
         owner = getattr(view, "__self__", None)
         owners[endpoint] = "" if owner is None else f"{type(owner).__module__}.{type(owner).__qualname__}"
     return owners
+
+
+# ------------------------------------------------------------------ 8.1: a stand-in for compare_digest
+
+def signature_forms(value: Any) -> set[str]:
+    """The spellings of a signature a compare could have been handed: the header as sent, its
+    hex part, as str or bytes, or the raw digest bytes; all lower-cased."""
+    forms: set[str] = set()
+    text = None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        forms.add(raw.hex())
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            pass
+    elif isinstance(value, str):
+        text = value
+    if text is not None:
+        text = text.strip().lower()
+        forms |= {text, text.removeprefix("sha256=")}
+    return forms
+
+
+class _CompareSpy:
+    """Stands in for ``hmac.compare_digest``: records each call, and can answer the opposite of
+    the truth for the comparison that decides the case, to see whether the answer's result
+    follows the constant-time comparison or something else (``==``)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+        self.expected = self.received = None
+        self.flip = False
+        self.calls: list[tuple[Any, Any, bool]] = []  # (a, b, what it answered), deciding calls only
+        self.all_calls: list[tuple[Any, Any]] = []
+
+    def deciding(self, a: Any, b: Any) -> bool:
+        if self.expected is None or self.received is None:
+            return False
+        fa, fb = signature_forms(a), signature_forms(b)
+        return (self.expected in fa and self.received in fb) or (self.expected in fb and self.received in fa)
+
+    def __call__(self, a, b):
+        result = self.real(a, b)
+        self.all_calls.append((_plain(a), _plain(b)))
+        if self.deciding(a, b):
+            if self.flip:
+                result = not result
+            self.calls.append((_plain(a), _plain(b), result))
+        return result
+
+
+def _plain(value: Any) -> Any:
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else (
+        value if isinstance(value, str) else repr(value))
+
+
+_spy: list[_CompareSpy] = []
+
+
+def spy_install() -> None:
+    """Put the stand-in wherever the answer can reach ``compare_digest``: the hmac and secrets
+    modules, and any name in the answer's cell bound to the real function."""
+    import hmac
+    import secrets
+
+    if _spy:
+        return
+    spy = _CompareSpy(hmac.compare_digest)
+    _spy.append(spy)
+    for name, value in list(namespace.items()):
+        if value is spy.real:
+            namespace[name] = spy
+    hmac.compare_digest = secrets.compare_digest = spy
+
+
+def spy_arm(expected: str | None, received: str | None, flip: bool) -> None:
+    spy = _spy[0]
+    spy.expected, spy.received, spy.flip, spy.calls, spy.all_calls = expected, received, flip, [], []
+
+
+def spy_report() -> tuple[list, list]:
+    return _spy[0].calls, _spy[0].all_calls

@@ -9,13 +9,10 @@ import json
 import os
 import random
 import secrets
-from contextlib import contextmanager
-from typing import Any
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.inside import signature_forms as _forms
 from labs.runtime.exercises.support import random_text
-
-_REAL_COMPARE = hmac.compare_digest
 
 
 def _body(rng: random.Random) -> bytes:
@@ -26,81 +23,32 @@ def _body(rng: random.Random) -> bytes:
 
 # ------------------------------------------------------------------ 8.1
 
-def _forms(value: Any) -> set[str]:
-    """The spellings of a signature a compare could have been handed: the header as sent, its
-    hex part, as str or bytes, or the raw digest bytes; all lower-cased."""
-    forms: set[str] = set()
-    text = None
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        raw = bytes(value)
-        forms.add(raw.hex())
-        try:
-            text = raw.decode("ascii")
-        except UnicodeDecodeError:
-            pass
-    elif isinstance(value, str):
-        text = value
-    if text is not None:
-        text = text.strip().lower()
-        forms |= {text, text.removeprefix("sha256=")}
-    return forms
+class _Spy:
+    """The check's handle on the stand-in for ``compare_digest`` that runs beside the answer
+    (:func:`labs.runtime.exercises.inside.spy_install`): arm it for a case, then read its record."""
 
-
-class _CompareSpy:
-    """Stands in for ``hmac.compare_digest``: records each call, and can answer the opposite of
-    the truth for the comparison that decides the case, to see whether the answer's result
-    follows the constant-time comparison or something else (``==``)."""
-
-    def __init__(self) -> None:
+    def __init__(self, answer: Answer) -> None:
+        self.answer = answer
+        answer.inside("spy_install")
         self.expected = self.received = None
-        self.flip = False
-        self.calls: list[tuple[Any, Any, bool]] = []  # (a, b, what it answered), deciding calls only
-        self.all_calls: list[tuple[Any, Any]] = []
+        self.calls: list = []
+        self.all_calls: list = []
 
-    def deciding(self, a: Any, b: Any) -> bool:
-        if self.expected is None or self.received is None:
-            return False
-        fa, fb = _forms(a), _forms(b)
-        return (self.expected in fa and self.received in fb) or (self.expected in fb and self.received in fa)
+    def arm(self, expected: str | None, received: str | None, flip: bool) -> None:
+        self.expected, self.received = expected, received
+        self.answer.inside("spy_arm", expected, received, flip)
 
-    def __call__(self, a, b):
-        result = _REAL_COMPARE(a, b)
-        self.all_calls.append((a, b))
-        if self.deciding(a, b):
-            if self.flip:
-                result = not result
-            self.calls.append((a, b, result))
-        return result
+    def read(self) -> None:
+        calls, all_calls = self.answer.inside("spy_report")
+        self.calls = [tuple(call) for call in calls]
+        self.all_calls = [tuple(call) for call in all_calls]
 
 
-@contextmanager
-def _spying(namespace: dict):
-    """Put the spy wherever the answer can reach ``compare_digest``: the hmac and secrets
-    modules, and any name in the answer's cell bound to the real function."""
-    spy = _CompareSpy()
-    import secrets as secrets_module
-
-    modules = [hmac, secrets_module]
-    saved_modules = [(module, module.compare_digest) for module in modules]
-    saved_names = {name: value for name, value in namespace.items() if value is _REAL_COMPARE}
-    try:
-        for module in modules:
-            module.compare_digest = spy
-        for name in saved_names:
-            namespace[name] = spy
-        yield spy
-    finally:
-        for module, original in saved_modules:
-            module.compare_digest = original
-        namespace.update(saved_names)
-
-
-def _case(verify, spy: _CompareSpy, what: str, secret: bytes, body: bytes, header: str | None,
+def _case(verify, spy: _Spy, what: str, secret: bytes, body: bytes, header: str | None,
           expected_hex: str | None, want: bool, flip: bool = False) -> None:
-    spy.expected = expected_hex
-    spy.received = header.strip().lower().removeprefix("sha256=") if header else None
-    spy.flip, spy.calls, spy.all_calls = flip, [], []
+    spy.arm(expected_hex, header.strip().lower().removeprefix("sha256=") if header else None, flip)
     got = verify(secret, body, header)
+    spy.read()
     assert isinstance(got, bool), f"return True or False; for {what} you returned {got!r}"
     if expected_hex is None:  # refused before any comparison is needed
         assert got is want, f"{what} must be {'accepted' if want else 'refused'}; you returned {got}"
@@ -138,35 +86,35 @@ def _case(verify, spy: _CompareSpy, what: str, secret: bytes, body: bytes, heade
 def check_8_1(answer: Answer) -> None:
     verify = answer.function("verify_github_signature")
     rng = random.Random()
-    with _spying(answer.namespace) as spy:
-        for _ in range(2):
-            secret, body = os.urandom(rng.randint(8, 32)), _body(rng)
-            good_hex = hmac.new(secret, body, hashlib.sha256).hexdigest()
-            good = "sha256=" + good_hex
-            other_hex = hmac.new(b"a guess", body, hashlib.sha256).hexdigest()
-            tampered = body.replace(b'"commits":', b'"commits": ')
-            tampered_hex = hmac.new(secret, tampered, hashlib.sha256).hexdigest()
-            cases = [
-                ("a genuine delivery", secret, body, good, good_hex, True),
-                ("a body changed after signing", secret, tampered, good, tampered_hex, False),
-                ("a signature made with another secret", secret, body, "sha256=" + other_hex, good_hex, False),
-                ("a missing header (None)", secret, body, None, None, False),
-                ("an empty header", secret, body, "", None, False),
-                ("the right hex without 'sha256='", secret, body, good_hex, None, False),
-                ("the right hex after 'sha1='", secret, body, "sha1=" + good_hex, None, False),
-            ]
-            rng.shuffle(cases)
-            for case in cases:
-                _case(verify, spy, *case)
-        # The comparison decides: make it answer the opposite of `==` and see who the result follows.
-        secret, body = os.urandom(16), _body(rng)
+    spy = _Spy(answer)
+    for _ in range(2):
+        secret, body = os.urandom(rng.randint(8, 32)), _body(rng)
         good_hex = hmac.new(secret, body, hashlib.sha256).hexdigest()
-        forged_hex = hmac.new(os.urandom(16), body, hashlib.sha256).hexdigest()
-        flips = [("a genuine delivery", secret, body, "sha256=" + good_hex, good_hex, False, True),
-                 ("a forged delivery", secret, body, "sha256=" + forged_hex, good_hex, True, True)]
-        rng.shuffle(flips)
-        for case in flips:
+        good = "sha256=" + good_hex
+        other_hex = hmac.new(b"a guess", body, hashlib.sha256).hexdigest()
+        tampered = body.replace(b'"commits":', b'"commits": ')
+        tampered_hex = hmac.new(secret, tampered, hashlib.sha256).hexdigest()
+        cases = [
+            ("a genuine delivery", secret, body, good, good_hex, True),
+            ("a body changed after signing", secret, tampered, good, tampered_hex, False),
+            ("a signature made with another secret", secret, body, "sha256=" + other_hex, good_hex, False),
+            ("a missing header (None)", secret, body, None, None, False),
+            ("an empty header", secret, body, "", None, False),
+            ("the right hex without 'sha256='", secret, body, good_hex, None, False),
+            ("the right hex after 'sha1='", secret, body, "sha1=" + good_hex, None, False),
+        ]
+        rng.shuffle(cases)
+        for case in cases:
             _case(verify, spy, *case)
+    # The comparison decides: make it answer the opposite of `==` and see who the result follows.
+    secret, body = os.urandom(16), _body(rng)
+    good_hex = hmac.new(secret, body, hashlib.sha256).hexdigest()
+    forged_hex = hmac.new(os.urandom(16), body, hashlib.sha256).hexdigest()
+    flips = [("a genuine delivery", secret, body, "sha256=" + good_hex, good_hex, False, True),
+             ("a forged delivery", secret, body, "sha256=" + forged_hex, good_hex, True, True)]
+    rng.shuffle(flips)
+    for case in flips:
+        _case(verify, spy, *case)
 
 
 # ------------------------------------------------------------------ 8.2

@@ -149,7 +149,7 @@ def _judge_lists(tabs, texts: list[str], flag: str, errors: list[str], when: str
 ], timeout=90)
 def check_11_2(answer: Answer) -> None:
     script = answer.value("SHARED_JS")
-    worker = answer.namespace.get("WORKER_JS") or ""
+    worker = answer.get("WORKER_JS") or ""
     assert isinstance(script, str), f"SHARED_JS should be your page's JavaScript, a str; it is {type(script).__name__}"
     assert isinstance(worker, str), f"WORKER_JS should be a str (or empty); it is {type(worker).__name__}"
     if not _code(script):

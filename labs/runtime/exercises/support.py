@@ -37,7 +37,7 @@ def require_predictions(answer, names) -> None:
     """For a "predict, then run" cell of several names: NotImplementedError while every one
     still holds ``NotImplemented`` (not started); a failure naming the ones left when only
     some do."""
-    given = {name: answer.namespace.get(name, NotImplemented) for name in names}
+    given = {name: answer.get(name, NotImplemented) for name in names}
     if all(value is NotImplemented for value in given.values()):
         raise NotImplementedError
     missing = [name for name, value in given.items() if value is NotImplemented]
