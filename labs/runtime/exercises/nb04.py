@@ -410,6 +410,9 @@ def _check_publishes(app, text: str) -> None:
         raise AssertionError(f"POST /send_notification with a message answered {answer.status_code}{_said(app)}")
     assert 200 <= answer.status_code < 300, (
         f"POST /send_notification with a message should succeed (2xx); it answered {answer.status_code}")
+    assert "json" in answer.headers.get("Content-Type", ""), (
+        "POST /send_notification with a message should answer JSON (jsonify); it answered Content-Type "
+        f"{answer.headers.get('Content-Type')!r}")
 
 
 def _check_refuses_empty(app) -> None:
