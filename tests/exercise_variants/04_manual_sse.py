@@ -1392,6 +1392,19 @@ INDEX_HTML = """<!DOCTYPE html>
 </body></html>
 """
 
+# %% Exercise 4.5 wrong: every message in one element (its text grows), not one element each
+INDEX_HTML = """<!DOCTYPE html>
+<html><body>
+  <ul id="notifications"><li id="all"></li></ul>
+  <script>
+    const source = new EventSource("/stream");
+    source.addEventListener("notify", (event) => {
+      document.getElementById("all").textContent += JSON.parse(event.data).message + " ";
+    });
+  </script>
+</body></html>
+"""
+
 # %% Exercise 4.5 wrong: an absolute URL to another server (localhost:5000), not this page's /stream
 INDEX_HTML = """<!DOCTYPE html>
 <html><body>
