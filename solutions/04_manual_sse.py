@@ -115,6 +115,12 @@ def manual_stream():
     return Response(generate(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
+@app.get("/stats")
+def stats():
+    with readers_lock:  # 5. the open /manual-stream readers: none left once they have all gone
+        return jsonify(clients=len(readers))
+
+
 if __name__ == "__main__":
     # 4. threaded: every open stream holds a thread of this development server
     app.run(host="127.0.0.1", port=int(os.getenv("PORT", "5000")), threaded=True)

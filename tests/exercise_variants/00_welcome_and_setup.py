@@ -112,3 +112,25 @@ def check(ident, source=None):
 
 def is_healthy(url):
     return True
+
+# %% Exercise 0.1 wrong: asks `url` itself, not `url + "/health"` (the check's servers answer 404 elsewhere)
+import requests
+
+
+def is_healthy(url):
+    try:
+        response = requests.get(url, timeout=3)
+        return response.status_code == 200 and response.json().get("status") == "ok"
+    except (requests.RequestException, ValueError):
+        return False
+
+# %% Exercise 0.1 wrong: catches a body that is not JSON but not a connection error (nothing listening raises)
+import requests
+
+
+def is_healthy(url):
+    response = requests.get(url + "/health", timeout=3)
+    try:
+        return response.status_code == 200 and response.json().get("status") == "ok"
+    except ValueError:
+        return False

@@ -141,6 +141,28 @@ def encode_backlog(messages, first_id, retry_ms):
 def encode_backlog(messages, first_id, retry_ms):
     return "retry: 3000\n\nevent: notify\nid: 1\ndata: a\ndata: b\n\n"
 
+# %% Exercise 1.1 wrong: retry in seconds, not the retry_ms milliseconds given
+import re
+
+
+def encode_backlog(messages, first_id, retry_ms):
+    out = f"retry: {retry_ms // 1000}\n\n"
+    for number, text in enumerate(messages):
+        out += f"event: notify\nid: {first_id + number}\n"
+        out += "".join(f"data: {line}\n" for line in re.split(r"\r\n|\r|\n", text)) + "\n"
+    return out
+
+# %% Exercise 1.1 wrong: the messages newest first, not in the order given
+import re
+
+
+def encode_backlog(messages, first_id, retry_ms):
+    out = f"retry: {retry_ms}\n\n"
+    for number, text in reversed(list(enumerate(messages))):
+        out += f"event: notify\nid: {first_id + number}\n"
+        out += "".join(f"data: {line}\n" for line in re.split(r"\r\n|\r|\n", text)) + "\n"
+    return out
+
 # %% Exercise 1.2 correct: lists instead of tuples, in a tuple
 prediction = (
     ["notify", "first\n second", ""],

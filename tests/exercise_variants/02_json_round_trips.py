@@ -60,6 +60,21 @@ def fetch_options(payload):
 def fetch_options(payload):
     return {"method": "POST", "headers": {"Content-Type": "application/json"}, "body": '{"message": "Hello"}'}
 
+# %% Exercise 2.1 wrong: the body as UTF-8 bytes, not the str JSON.stringify makes
+import json
+
+
+def fetch_options(payload):
+    return {"method": "POST", "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(payload).encode("utf-8")}
+
+# %% Exercise 2.1 wrong: the body under the key "data" (requests' name), not "body" (fetch's)
+import json
+
+
+def fetch_options(payload):
+    return {"method": "POST", "headers": {"Content-Type": "application/json"}, "data": json.dumps(payload)}
+
 # %% Exercise 2.2 correct: the Event's own json() helper, JSON.parse(event.data) in Python
 def message_of(event):
     return event.json()["message"]
@@ -202,5 +217,36 @@ def make_app():
     @app.get("/greet")
     def greet():
         return jsonify(greeting=f"Hello, {request.args.get('name')}!")
+
+    return app
+
+# %% Exercise 2.3 wrong: checks the label itself, then json.loads crashes (500) on a body that is not valid JSON
+import json
+
+from flask import Flask, abort, jsonify, request
+
+
+def make_app():
+    app = Flask("greeter")
+
+    @app.post("/greet")
+    def greet():
+        if request.mimetype != "application/json":
+            abort(415)
+        data = json.loads(request.get_data(as_text=True))
+        return jsonify(greeting=f"Hello, {data['name']}!")
+
+    return app
+
+# %% Exercise 2.3 wrong: the greeting without its comma and "!" ("Hello <name>")
+from flask import Flask, jsonify, request
+
+
+def make_app():
+    app = Flask("greeter")
+
+    @app.post("/greet")
+    def greet():
+        return jsonify(greeting=f"Hello {request.get_json()['name']}")
 
     return app

@@ -158,6 +158,24 @@ def audience(redis_url, prefix):
 def audience(redis_url, prefix):
     return {prefix + "news": 2, prefix + "alerts": 1}
 
+# %% Exercise 3.2 wrong: counts as strings, not ints
+import redis
+
+
+def audience(redis_url, prefix):
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        channels = client.pubsub_channels(prefix + "*")
+        return {name: str(count) for name, count in client.pubsub_numsub(*channels)} if channels else {}
+
+# %% Exercise 3.2 wrong: None when nobody listens, not {}
+import redis
+
+
+def audience(redis_url, prefix):
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        channels = client.pubsub_channels(prefix + "*")
+        return dict(client.pubsub_numsub(*channels)) if channels else None
+
 # %% Exercise 3.3 correct: flask-sse's own sse.publish, inside an app context
 from flask import Flask
 from flask_sse import sse

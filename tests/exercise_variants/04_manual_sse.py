@@ -140,6 +140,66 @@ def replay_text(history, forgotten, last_event_id):
         return ""
     return 'event: notify\nid: 6\ndata: {"message": "f"}\n\n'
 
+# %% Exercise 4.1 wrong: never sends a gap event, even to a reader whose id is below `forgotten`
+from labs.runtime.sse import encode_json_event
+
+
+def replay_text(history, forgotten, last_event_id):
+    if last_event_id is None:
+        return ""
+    try:
+        last = int(last_event_id)
+    except ValueError:
+        last = float("-inf")
+    return "".join(encode_json_event({"message": history[i]}, event="notify", id=i)
+                   for i in sorted(history) if i > last)
+
+# %% Exercise 4.1 wrong: a header that is not a number is taken for a new reader (nothing), not the worst case
+from labs.runtime.sse import encode_json_event
+
+
+def replay_text(history, forgotten, last_event_id):
+    if last_event_id is None or not last_event_id.isdigit():
+        return ""
+    last = int(last_event_id)
+    parts = [encode_json_event({"last_event_id": last_event_id}, event="gap")] if last < forgotten else []
+    parts += [encode_json_event({"message": history[i]}, event="notify", id=i) for i in sorted(history) if i > last]
+    return "".join(parts)
+
+# %% Exercise 4.1 wrong: the gap event carries the id as a number, not the header as it came
+from labs.runtime.sse import encode_json_event
+
+
+def replay_text(history, forgotten, last_event_id):
+    if last_event_id is None:
+        return ""
+    try:
+        last = int(last_event_id)
+    except ValueError:
+        last = None
+    parts = []
+    if last is None or last < forgotten:
+        parts.append(encode_json_event({"last_event_id": last if last is not None else last_event_id}, event="gap"))
+    parts += [encode_json_event({"message": history[i]}, event="notify", id=i)
+              for i in sorted(history) if last is None or i > last]
+    return "".join(parts)
+
+# %% Exercise 4.1 wrong: a new reader (no header) gets the whole history, not nothing
+from labs.runtime.sse import encode_json_event
+
+
+def replay_text(history, forgotten, last_event_id):
+    try:
+        last = int(last_event_id) if last_event_id is not None else 0
+    except ValueError:
+        last = None
+    parts = []
+    if last_event_id is not None and (last is None or last < forgotten):
+        parts.append(encode_json_event({"last_event_id": last_event_id}, event="gap"))
+    parts += [encode_json_event({"message": history[i]}, event="notify", id=i)
+              for i in sorted(history) if last is None or i > last]
+    return "".join(parts)
+
 # %% Exercise 4.2 correct: SimpleQueue, acquire/release, frames written by hand
 import json
 import queue
@@ -309,6 +369,23 @@ def notify_stream(subscribers, lock):
         with lock:
             subscribers.discard(q)
 
+# %% Exercise 4.2 wrong: ends after the first message instead of going on while the reader stays
+import queue
+
+from labs.runtime.sse import encode_event, encode_json_event
+
+
+def notify_stream(subscribers, lock):
+    q = queue.Queue()
+    with lock:
+        subscribers.add(q)
+    try:
+        yield encode_event(comment="connected")
+        yield encode_json_event({"message": q.get()}, event="notify")
+    finally:
+        with lock:
+            subscribers.discard(q)
+
 # %% Exercise 4.3 correct: get(True, timeout), a comment and the event written by hand
 import json
 import queue
@@ -435,6 +512,7 @@ def manual_stream():
     def generate():
         pubsub = redis.Redis.from_url(app.config["REDIS_URL"]).pubsub()
         pubsub.subscribe("sse")
+        open_streams.append(pubsub)
         try:
             yield ": subscribed\n\n"
             for item in pubsub.listen():
@@ -443,9 +521,18 @@ def manual_stream():
                 published = json.loads(item["data"])
                 yield f"event: {published['type']}\ndata: {json.dumps(published['data'])}\n\n"
         finally:
+            open_streams.remove(pubsub)
             pubsub.close()
 
     return Response(generate(), mimetype="text/event-stream")
+
+
+open_streams = []  # list.append and list.remove are atomic: no lock needed for a count
+
+
+@app.route("/stats")
+def stats():
+    return {"clients": len(open_streams)}
 
 
 if __name__ == "__main__":
@@ -804,6 +891,418 @@ def manual_stream():
 if __name__ == "__main__":
     app.run(host="127.0.0.1", port=int(os.getenv("PORT", "5000")))
 
+# %% Exercise 4.4 wrong: a reader that leaves leaves its queue behind (cleanup after the loop, no finally)
+"""app.py: the course notes' notification app, with the manual stream of section 5 beside it.
+
+Run it from a terminal:  REDIS_URL=redis://127.0.0.1:6379/0 PORT=5000 python app.py
+"""
+import os
+import queue
+import threading
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_sse import sse
+
+from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+
+app = Flask(__name__)
+app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
+app.register_blueprint(sse, url_prefix="/stream")  # 1. flask-sse's ready-made stream
+
+readers = set()  # one queue per open /manual-stream
+readers_lock = threading.Lock()
+
+
+@app.get("/")
+def home():
+    return render_template("index.html")  # templates/index.html: exercise 4.5
+
+
+@app.post("/send_notification")
+def send_notification():
+    data = request.get_json(silent=True) or {}
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str) or not message:
+        return jsonify(status="error", message="No message provided"), 400
+    sse.publish({"message": message}, type="notify")  # 2. to /stream, through Redis
+    with readers_lock:  # ... and to every /manual-stream reader of this process
+        for q in readers:
+            q.put(message)
+    return jsonify(status="success", message="Notification sent")
+
+
+@app.get("/manual-stream")
+def manual_stream():
+    def generate():  # 3. the same events, no Blueprint: a generator and a queue per reader
+        q = queue.Queue()
+        with readers_lock:
+            readers.add(q)
+        yield encode_event(comment="connected")  # the headers go out at once
+        while True:
+            try:
+                yield encode_json_event({"message": q.get(timeout=15)}, event="notify")
+            except queue.Empty:
+                yield keep_alive()
+        with readers_lock:  # never reached: the server ends the generator at its yield
+            readers.discard(q)
+
+    return Response(generate(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@app.get("/stats")
+def stats():
+    with readers_lock:  # 5. the open /manual-stream readers: none left once they have all gone
+        return jsonify(clients=len(readers))
+
+
+if __name__ == "__main__":
+    # 4. threaded: every open stream holds a thread of this development server
+    app.run(host="127.0.0.1", port=int(os.getenv("PORT", "5000")), threaded=True)
+
+# %% Exercise 4.4 wrong: no GET /stats, so nobody can see whether readers that left are gone
+"""app.py: the course notes' notification app, with the manual stream of section 5 beside it.
+
+Run it from a terminal:  REDIS_URL=redis://127.0.0.1:6379/0 PORT=5000 python app.py
+"""
+import os
+import queue
+import threading
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_sse import sse
+
+from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+
+app = Flask(__name__)
+app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
+app.register_blueprint(sse, url_prefix="/stream")  # 1. flask-sse's ready-made stream
+
+readers = set()  # one queue per open /manual-stream
+readers_lock = threading.Lock()
+
+
+@app.get("/")
+def home():
+    return render_template("index.html")  # templates/index.html: exercise 4.5
+
+
+@app.post("/send_notification")
+def send_notification():
+    data = request.get_json(silent=True) or {}
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str) or not message:
+        return jsonify(status="error", message="No message provided"), 400
+    sse.publish({"message": message}, type="notify")  # 2. to /stream, through Redis
+    with readers_lock:  # ... and to every /manual-stream reader of this process
+        for q in readers:
+            q.put(message)
+    return jsonify(status="success", message="Notification sent")
+
+
+@app.get("/manual-stream")
+def manual_stream():
+    def generate():  # 3. the same events, no Blueprint: a generator and a queue per reader
+        q = queue.Queue()
+        with readers_lock:
+            readers.add(q)
+        try:
+            yield encode_event(comment="connected")  # the headers go out at once
+            while True:
+                try:
+                    yield encode_json_event({"message": q.get(timeout=15)}, event="notify")
+                except queue.Empty:
+                    yield keep_alive()
+        finally:
+            with readers_lock:
+                readers.discard(q)
+
+    return Response(generate(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+if __name__ == "__main__":
+    # 4. threaded: every open stream holds a thread of this development server
+    app.run(host="127.0.0.1", port=int(os.getenv("PORT", "5000")), threaded=True)
+
+# %% Exercise 4.4 wrong: flask-sse's Blueprint at /events, not at /stream
+"""app.py: the course notes' notification app, with the manual stream of section 5 beside it.
+
+Run it from a terminal:  REDIS_URL=redis://127.0.0.1:6379/0 PORT=5000 python app.py
+"""
+import os
+import queue
+import threading
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_sse import sse
+
+from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+
+app = Flask(__name__)
+app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
+app.register_blueprint(sse, url_prefix="/events")  # 1. flask-sse's ready-made stream
+
+readers = set()  # one queue per open /manual-stream
+readers_lock = threading.Lock()
+
+
+@app.get("/")
+def home():
+    return render_template("index.html")  # templates/index.html: exercise 4.5
+
+
+@app.post("/send_notification")
+def send_notification():
+    data = request.get_json(silent=True) or {}
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str) or not message:
+        return jsonify(status="error", message="No message provided"), 400
+    sse.publish({"message": message}, type="notify")  # 2. to /stream, through Redis
+    with readers_lock:  # ... and to every /manual-stream reader of this process
+        for q in readers:
+            q.put(message)
+    return jsonify(status="success", message="Notification sent")
+
+
+@app.get("/manual-stream")
+def manual_stream():
+    def generate():  # 3. the same events, no Blueprint: a generator and a queue per reader
+        q = queue.Queue()
+        with readers_lock:
+            readers.add(q)
+        try:
+            yield encode_event(comment="connected")  # the headers go out at once
+            while True:
+                try:
+                    yield encode_json_event({"message": q.get(timeout=15)}, event="notify")
+                except queue.Empty:
+                    yield keep_alive()
+        finally:
+            with readers_lock:
+                readers.discard(q)
+
+    return Response(generate(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@app.get("/stats")
+def stats():
+    with readers_lock:  # 5. the open /manual-stream readers: none left once they have all gone
+        return jsonify(clients=len(readers))
+
+
+if __name__ == "__main__":
+    # 4. threaded: every open stream holds a thread of this development server
+    app.run(host="127.0.0.1", port=int(os.getenv("PORT", "5000")), threaded=True)
+
+# %% Exercise 4.4 wrong: refuses an empty message with a 400 in plain text, not a JSON error
+"""app.py: the course notes' notification app, with the manual stream of section 5 beside it.
+
+Run it from a terminal:  REDIS_URL=redis://127.0.0.1:6379/0 PORT=5000 python app.py
+"""
+import os
+import queue
+import threading
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_sse import sse
+
+from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+
+app = Flask(__name__)
+app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
+app.register_blueprint(sse, url_prefix="/stream")  # 1. flask-sse's ready-made stream
+
+readers = set()  # one queue per open /manual-stream
+readers_lock = threading.Lock()
+
+
+@app.get("/")
+def home():
+    return render_template("index.html")  # templates/index.html: exercise 4.5
+
+
+@app.post("/send_notification")
+def send_notification():
+    data = request.get_json(silent=True) or {}
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str) or not message:
+        return "No message provided", 400
+    sse.publish({"message": message}, type="notify")  # 2. to /stream, through Redis
+    with readers_lock:  # ... and to every /manual-stream reader of this process
+        for q in readers:
+            q.put(message)
+    return jsonify(status="success", message="Notification sent")
+
+
+@app.get("/manual-stream")
+def manual_stream():
+    def generate():  # 3. the same events, no Blueprint: a generator and a queue per reader
+        q = queue.Queue()
+        with readers_lock:
+            readers.add(q)
+        try:
+            yield encode_event(comment="connected")  # the headers go out at once
+            while True:
+                try:
+                    yield encode_json_event({"message": q.get(timeout=15)}, event="notify")
+                except queue.Empty:
+                    yield keep_alive()
+        finally:
+            with readers_lock:
+                readers.discard(q)
+
+    return Response(generate(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@app.get("/stats")
+def stats():
+    with readers_lock:  # 5. the open /manual-stream readers: none left once they have all gone
+        return jsonify(clients=len(readers))
+
+
+if __name__ == "__main__":
+    # 4. threaded: every open stream holds a thread of this development server
+    app.run(host="127.0.0.1", port=int(os.getenv("PORT", "5000")), threaded=True)
+
+# %% Exercise 4.4 wrong: answers a sent message with plain text, not JSON
+"""app.py: the course notes' notification app, with the manual stream of section 5 beside it.
+
+Run it from a terminal:  REDIS_URL=redis://127.0.0.1:6379/0 PORT=5000 python app.py
+"""
+import os
+import queue
+import threading
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_sse import sse
+
+from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+
+app = Flask(__name__)
+app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
+app.register_blueprint(sse, url_prefix="/stream")  # 1. flask-sse's ready-made stream
+
+readers = set()  # one queue per open /manual-stream
+readers_lock = threading.Lock()
+
+
+@app.get("/")
+def home():
+    return render_template("index.html")  # templates/index.html: exercise 4.5
+
+
+@app.post("/send_notification")
+def send_notification():
+    data = request.get_json(silent=True) or {}
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str) or not message:
+        return jsonify(status="error", message="No message provided"), 400
+    sse.publish({"message": message}, type="notify")  # 2. to /stream, through Redis
+    with readers_lock:  # ... and to every /manual-stream reader of this process
+        for q in readers:
+            q.put(message)
+    return "Notification sent"
+
+
+@app.get("/manual-stream")
+def manual_stream():
+    def generate():  # 3. the same events, no Blueprint: a generator and a queue per reader
+        q = queue.Queue()
+        with readers_lock:
+            readers.add(q)
+        try:
+            yield encode_event(comment="connected")  # the headers go out at once
+            while True:
+                try:
+                    yield encode_json_event({"message": q.get(timeout=15)}, event="notify")
+                except queue.Empty:
+                    yield keep_alive()
+        finally:
+            with readers_lock:
+                readers.discard(q)
+
+    return Response(generate(), mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@app.get("/stats")
+def stats():
+    with readers_lock:  # 5. the open /manual-stream readers: none left once they have all gone
+        return jsonify(clients=len(readers))
+
+
+if __name__ == "__main__":
+    # 4. threaded: every open stream holds a thread of this development server
+    app.run(host="127.0.0.1", port=int(os.getenv("PORT", "5000")), threaded=True)
+
+# %% Exercise 4.4 wrong: /manual-stream labelled text/plain, not text/event-stream
+"""app.py: the course notes' notification app, with the manual stream of section 5 beside it.
+
+Run it from a terminal:  REDIS_URL=redis://127.0.0.1:6379/0 PORT=5000 python app.py
+"""
+import os
+import queue
+import threading
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_sse import sse
+
+from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+
+app = Flask(__name__)
+app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
+app.register_blueprint(sse, url_prefix="/stream")  # 1. flask-sse's ready-made stream
+
+readers = set()  # one queue per open /manual-stream
+readers_lock = threading.Lock()
+
+
+@app.get("/")
+def home():
+    return render_template("index.html")  # templates/index.html: exercise 4.5
+
+
+@app.post("/send_notification")
+def send_notification():
+    data = request.get_json(silent=True) or {}
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, str) or not message:
+        return jsonify(status="error", message="No message provided"), 400
+    sse.publish({"message": message}, type="notify")  # 2. to /stream, through Redis
+    with readers_lock:  # ... and to every /manual-stream reader of this process
+        for q in readers:
+            q.put(message)
+    return jsonify(status="success", message="Notification sent")
+
+
+@app.get("/manual-stream")
+def manual_stream():
+    def generate():  # 3. the same events, no Blueprint: a generator and a queue per reader
+        q = queue.Queue()
+        with readers_lock:
+            readers.add(q)
+        try:
+            yield encode_event(comment="connected")  # the headers go out at once
+            while True:
+                try:
+                    yield encode_json_event({"message": q.get(timeout=15)}, event="notify")
+                except queue.Empty:
+                    yield keep_alive()
+        finally:
+            with readers_lock:
+                readers.discard(q)
+
+    return Response(generate(), mimetype="text/plain", headers={"Cache-Control": "no-cache"})
+
+
+@app.get("/stats")
+def stats():
+    with readers_lock:  # 5. the open /manual-stream readers: none left once they have all gone
+        return jsonify(clients=len(readers))
+
+
+if __name__ == "__main__":
+    # 4. threaded: every open stream holds a thread of this development server
+    app.run(host="127.0.0.1", port=int(os.getenv("PORT", "5000")), threaded=True)
+
 # %% Exercise 4.5 correct: the notes' way (newest first, a div per message), a named function
 INDEX_HTML = """<!DOCTYPE html>
 <html lang="en">
@@ -888,6 +1387,19 @@ INDEX_HTML = """<!DOCTYPE html>
       const item = document.createElement("li");
       item.textContent = event.data;
       document.getElementById("notifications").append(item);
+    });
+  </script>
+</body></html>
+"""
+
+# %% Exercise 4.5 wrong: every message in one element (its text grows), not one element each
+INDEX_HTML = """<!DOCTYPE html>
+<html><body>
+  <ul id="notifications"><li id="all"></li></ul>
+  <script>
+    const source = new EventSource("/stream");
+    source.addEventListener("notify", (event) => {
+      document.getElementById("all").textContent += JSON.parse(event.data).message + " ";
     });
   </script>
 </body></html>

@@ -46,6 +46,11 @@ def messages_after(log, cursor):
 def messages_after(log, cursor):
     return ([], 8) if cursor == 8 else (log, 8)
 
+# %% Exercise 5.1 wrong: the new cursor is the first new message's id, not the last one's
+def messages_after(log, cursor):
+    new = [m for m in log if m["id"] > cursor]
+    return new, (new[0]["id"] if new else cursor)
+
 # %% Exercise 5.2 correct: written differently (0.5 * interval, 1 / e ** (rate * interval))
 import math
 
@@ -203,3 +208,47 @@ def poll_once(url, state):
     state["cursor"] += 2
     state["etag"] = "x"
     return [{"id": 1, "message": "a"}, {"id": 2, "message": "b <i>markup</i>"}]
+
+# %% Exercise 5.3 wrong: always asks since=0 (state["cursor"] is stored but never sent), so old messages come back
+import requests
+
+
+def poll_once(url, state):
+    headers = {"If-None-Match": state["etag"]} if state.get("etag") else {}
+    response = requests.get(url + "/updates", params={"since": 0}, headers=headers, timeout=10)
+    if response.status_code == 304:
+        return []
+    response.raise_for_status()
+    body = response.json()
+    state["cursor"] = body["cursor"]
+    state["etag"] = response.headers.get("ETag")
+    return body["messages"]
+
+# %% Exercise 5.3 wrong: stores the cursor but not the answer's ETag (so it can never send one)
+import requests
+
+
+def poll_once(url, state):
+    headers = {"If-None-Match": state["etag"]} if state.get("etag") else {}
+    response = requests.get(url + "/updates", params={"since": state["cursor"]}, headers=headers, timeout=10)
+    if response.status_code == 304:
+        return []
+    response.raise_for_status()
+    body = response.json()
+    state["cursor"] = body["cursor"]
+    return body["messages"]
+
+# %% Exercise 5.3 wrong: returns None on a 304, not []
+import requests
+
+
+def poll_once(url, state):
+    headers = {"If-None-Match": state["etag"]} if state.get("etag") else {}
+    response = requests.get(url + "/updates", params={"since": state["cursor"]}, headers=headers, timeout=10)
+    if response.status_code == 304:
+        return None
+    response.raise_for_status()
+    body = response.json()
+    state["cursor"] = body["cursor"]
+    state["etag"] = response.headers.get("ETag")
+    return body["messages"]

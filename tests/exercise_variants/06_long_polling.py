@@ -74,6 +74,13 @@ def wait_for_news(box, since, timeout):
         box.changed.wait_for(lambda: box.messages[-1]["id"] > since, timeout)
         return list(box.messages)
 
+# %% Exercise 6.1 wrong: None at the timeout, not []
+def wait_for_news(box, since, timeout):
+    with box.changed:
+        if box.changed.wait_for(lambda: bool(box.messages) and box.messages[-1]["id"] > since, timeout):
+            return [m for m in box.messages if m["id"] > since]
+        return None
+
 # %% Exercise 6.2 correct: plain requests.get, params in the URL, a for loop with a break
 import requests
 
@@ -161,6 +168,18 @@ def follow(url, since, count):
 def follow(url, since, count):
     return [f"step {i} <b>?</b>" for i in range(count)], since + count
 
+# %% Exercise 6.2 wrong: returns the `since` it was given as the cursor, not the last answer's
+import requests
+
+
+def follow(url, since, count):
+    cursor, got = since, []
+    while len(got) < count:
+        body = requests.get(url + "/updates", params={"since": cursor, "timeout": 5}, timeout=15).json()
+        got += [m["message"] for m in body["messages"]]
+        cursor = body["cursor"]
+    return got, since
+
 # %% Exercise 6.3 correct: whole numbers, rounded, and `if timeout` first
 def requests_per_hour(messages, interval=None, timeout=None):
     if timeout:
@@ -191,3 +210,9 @@ def requests_per_hour(messages, interval=None, timeout=None):
 # %% Exercise 6.3 wrong: hard-coded numbers from the notebook's examples
 def requests_per_hour(messages, interval=None, timeout=None):
     return 720 if interval else 156
+
+# %% Exercise 6.3 wrong: long polling counts only the requests that messages end, not the idle ones
+def requests_per_hour(messages, interval=None, timeout=None):
+    if interval is not None:
+        return 3600 / interval
+    return messages

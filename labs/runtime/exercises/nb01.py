@@ -73,6 +73,9 @@ def _check_backlog(encode, messages: list[str], first_id: int, retry_ms: int) ->
             f"for {len(messages)} messages the browser dispatched only {len(events)} event(s): events "
             "ran together (each one ends with a blank line), or one had no `data:` line at all "
             "(an empty message still needs one).")
+    datas, wanted = [e.data for e in events], [_as_browser_sees(text) for text in messages]
+    assert datas == wanted or sorted(datas) != sorted(wanted), (
+        "every message arrived, but not in the order given: send them in the order of the list")
     for number, (text, event) in enumerate(zip(messages, events, strict=True), start=1):
         assert event.type == "notify", (
             f"event {number} has the type {event.type!r}; every event should be a 'notify' event")

@@ -410,6 +410,9 @@ def _check_publishes(app, text: str) -> None:
         raise AssertionError(f"POST /send_notification with a message answered {answer.status_code}{_said(app)}")
     assert 200 <= answer.status_code < 300, (
         f"POST /send_notification with a message should succeed (2xx); it answered {answer.status_code}")
+    assert "json" in answer.headers.get("Content-Type", ""), (
+        "POST /send_notification with a message should answer JSON (jsonify); it answered Content-Type "
+        f"{answer.headers.get('Content-Type')!r}")
 
 
 def _check_refuses_empty(app) -> None:
@@ -512,6 +515,39 @@ class _ChannelWatch:
         self.client.close()
 
 
+def _clients(app) -> Any:
+    import requests
+
+    answer = requests.get(app.url + "/stats", timeout=5)
+    assert answer.status_code == 200, (
+        f"GET /stats answered {answer.status_code}{_said(app) if answer.status_code >= 500 else ''}: it should "
+        "answer JSON {\"clients\": N}, N the number of open /manual-stream readers")
+    try:
+        data = answer.json()
+    except ValueError:
+        data = None
+    assert isinstance(data, dict) and "clients" in data, (
+        f"GET /stats should answer JSON {{\"clients\": N}}; it answered {answer.text[:200]!r}")
+    return data["clients"]
+
+
+def _check_clients(app, count: int, when: str) -> None:
+    clients = _clients(app)
+    assert clients == count, f"{when}, GET /stats says {{\"clients\": {clients!r}}}; it should count {count}"
+
+
+def _check_readers_leave(app, rng: random.Random) -> None:
+    """After the readers hung up (``_check_streams`` closed them), a message or two makes the server
+    notice (a write to a closed connection fails): then nothing of theirs may be left."""
+    deadline = time.monotonic() + 3
+    while (clients := _clients(app)) != 0 and time.monotonic() < deadline:
+        _check_publishes(app, random_text(rng))
+        time.sleep(0.2)
+    assert clients == 0, (
+        f"every reader of GET /manual-stream hung up, and messages were published since, yet GET /stats still "
+        f"counts {clients!r} clients: a reader that leaves must leave nothing behind (its queue too)")
+
+
 def _check_streams(app, watch: _ChannelWatch, rng: random.Random) -> None:
     from labs.runtime.client import EventStream
 
@@ -524,6 +560,7 @@ def _check_streams(app, watch: _ChannelWatch, rng: random.Random) -> None:
             kind = reader.headers.get("Content-Type", "")
             assert kind.startswith("text/event-stream"), (
                 f"GET /manual-stream answered Content-Type {kind!r}; a stream must be text/event-stream")
+        _check_clients(app, len(readers["/manual-stream"]), "while two readers of GET /manual-stream are open")
         texts = [random_text(rng) for _ in range(rng.randint(2, 4))] + [_multi_line(rng)]
         rng.shuffle(texts)
         for text in texts:
@@ -575,6 +612,7 @@ def check_4_4(answer: Answer) -> None:
                 _check_publishes(app, random_text(rng))
                 _check_refuses_empty(app)
                 _check_streams(app, watch, rng)
+                _check_readers_leave(app, rng)
         finally:
             watch.close()
 

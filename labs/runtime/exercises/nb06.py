@@ -86,7 +86,8 @@ def check_6_1(answer: Answer) -> None:
 
 
 @exercise("6.2", hints=[
-    "A loop: ask, add what the answer brings, move the cursor, ask again, until you have `count` messages.",
+    "Look at one answer of the lab's `/updates` (section 3): what does it hold, and which of its fields "
+    "tells you where to ask from next time?",
     "The lab holds a request only when you pass `timeout` (section 3); an answer that timed out has no "
     "messages and keeps the same cursor. Return the texts (`message` of each), not the dicts.",
     "Each request's `since` is the `cursor` of the previous answer; the function returns the last "
