@@ -14,6 +14,7 @@ of the students' checkouts, by the real command in a child process with ``--time
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -163,3 +164,15 @@ def test_a_class_list_that_cannot_be_read_is_refused(tmp_path):
     run = grade_class(tmp_path, "--repos", "twice.txt")
     assert run.returncode == 2 and "two repositories would be called 'sse-kit'" in run.stderr, run.stderr
     assert not run.stdout
+
+
+def test_git_credentials_are_dropped_before_any_answer_runs(monkeypatch):
+    from labs.runtime import class_grading
+
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "http.https://github.com/.extraheader")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "AUTHORIZATION: basic c2VjcmV0")
+    monkeypatch.setenv("GIT_DIR_UNRELATED", "kept")
+    class_grading.forget_git_credentials()
+    assert not [key for key in os.environ if key.startswith("GIT_CONFIG_")]
+    assert os.environ["GIT_DIR_UNRELATED"] == "kept"

@@ -4,8 +4,8 @@ graded with THIS kit's checks, never the students'.
 Each student's notebooks are staged into a private temporary folder,
 ``<tmp>/<student>/NN_name.ipynb``, and graded there by :func:`labs.runtime.grading.grade`
 (one table, one JUnit file, one summary for the class). Only ``notebooks/*.ipynb`` is taken
-from a student: their ``labs/``, ``solutions/``, ``tests/`` and workflows are never imported,
-run or even written to disk.
+from a student: their ``labs/``, ``solutions/``, ``tests/`` and workflows are never imported
+or run (and, from a repository, not even checked out).
 
 - ``--repos FILE``: one repository a line, ``URL [NAME]`` (any git URL: https, ssh, a local
   path or a bare repository; ``#`` starts a comment). NAME defaults to the URL's last part
@@ -16,9 +16,10 @@ run or even written to disk.
   are ``DIR/NAME/notebooks/*.ipynb`` when that folder exists (a repository's checkout), else
   ``DIR/NAME/*.ipynb``. Symbolic links are skipped.
 
-A repository that cannot be cloned, or a student with no notebook, is one error row for
-that student, and grading goes on. After the table and the summary, one line a student:
-``NAME  solved/total``.
+Credentials for git given through ``GIT_CONFIG_*`` are dropped from the environment once
+every repository is cloned, before any answer runs. A repository that cannot be cloned, or a
+student with no notebook, is one error row for that student, and grading goes on. After the
+table and the summary, one line a student: ``NAME  solved/total``.
 """
 
 from __future__ import annotations
@@ -151,6 +152,13 @@ def stage(students: list[Student], root: Path, from_repos: bool) -> list[str | R
     return items
 
 
+def forget_git_credentials() -> None:
+    """Drop what git was given through the environment (``GIT_CONFIG_COUNT``/``_KEY_n``/``_VALUE_n``:
+    grade-class.yml passes a token that way), so that no judge started after cloning inherits it."""
+    for key in [key for key in os.environ if key.startswith(("GIT_CONFIG_", "GIT_ASKPASS", "GIT_TOKEN"))]:
+        del os.environ[key]
+
+
 # ------------------------------------------------------------------ reporting
 
 def per_student(rows: list[Row], students: list[Student]) -> list[str]:
@@ -177,6 +185,7 @@ def main(repos: str | None = None, submissions: str | None = None, junitxml: str
         return 2
     with tempfile.TemporaryDirectory(prefix="sse-kit-class-") as tmp:
         items = stage(students, Path(tmp), from_repos=bool(repos))
+        forget_git_credentials()
         try:
             rows = grading.grade(items, timeout=timeout, jobs=jobs, base=Path(tmp) / "class",
                                  require_sandbox=require_sandbox)
