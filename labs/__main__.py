@@ -141,7 +141,8 @@ def _decode_url(args: argparse.Namespace, decoder, emit) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from labs.runtime.grading import main
 
-    return main(args.paths, junitxml=args.junitxml, timeout=args.timeout, jobs=args.jobs)
+    return main(args.paths, junitxml=args.junitxml, timeout=args.timeout, jobs=args.jobs,
+                require_sandbox=args.require_sandbox)
 
 
 def cmd_grade_class(args: argparse.Namespace) -> int:
@@ -207,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                        help="time limit per exercise (default: the exercise's own, 60 s)")
     grade.add_argument("--jobs", type=int, default=2, help="exercises judged at once (default 2)")
+    grade.add_argument("--require-sandbox", action="store_true",
+                       help="refuse to grade (exit 2) where answers cannot run under bubblewrap")
     grade.set_defaults(func=cmd_grade)
 
     klass = commands.add_parser("grade-class", help="grade a whole class with this kit's checks, never the students'")

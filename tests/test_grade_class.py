@@ -89,7 +89,8 @@ def grade_class(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 def parse(run: subprocess.CompletedProcess) -> tuple[dict[tuple[str, str], str], dict[str, str]]:
     """(student, exercise) -> "result reason", and student -> "solved/total ..." (spaces squeezed)."""
-    lines = run.stdout.splitlines()
+    sandbox, *lines = run.stdout.splitlines()
+    assert sandbox.startswith("sandbox: "), run.stdout + run.stderr
     assert lines[0].split() == ["notebook", "exercise", "result", "reason"], run.stdout + run.stderr
     end = next(i for i, line in enumerate(lines) if line.startswith(("NOT all solved", "all solved")))
     rows = {}
@@ -144,6 +145,8 @@ def test_each_student_gets_the_grade_of_their_notebooks_under_the_kits_checks(gr
 def test_the_junit_report_has_a_case_per_student_and_exercise(graded, mode):
     _, _, results = graded
     *_, junit = results[mode]
+    (sandbox,) = [p.get("value") for p in junit.iter("property") if p.get("name") == "sandbox"]
+    assert sandbox, "the report says where the answers ran"
     cases = {case.get("classname"): next((child.tag for child in case), None) for case in junit.iter("testcase")}
     assert cases == {"alice.00_welcome_and_setup": None, "bob.00_welcome_and_setup": "failure", "carol": "error",
                      "erin": "error", "mallory.00_welcome_and_setup": "failure"}
@@ -155,7 +158,8 @@ def test_no_student_code_ran_and_the_cheat_was_real(graded):
     # The control: graded with her own kit, mallory's wrong answer passes.
     own = subprocess.run([sys.executable, "-m", "labs", "grade", "--timeout", "5", "notebooks"],
                          cwd=tmp / "work" / "mallory", capture_output=True, text=True, timeout=120)
-    assert own.returncode == 0 and "solved" in own.stdout.splitlines()[1], own.stdout + own.stderr
+    (row,) = [line for line in own.stdout.splitlines() if line.startswith(f"notebooks/{WELCOME.name}")]
+    assert own.returncode == 0 and row.split()[1:3] == ["0.1", "solved"], own.stdout + own.stderr
     assert trace.exists()
 
 

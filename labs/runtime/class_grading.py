@@ -179,16 +179,20 @@ def main(repos: str | None = None, submissions: str | None = None, junitxml: str
          timeout: float | None = None, jobs: int = grading.JOBS, require_sandbox: bool = False) -> int:
     started = time.monotonic()
     try:
+        grading.sandbox_line(require_sandbox)  # refused before cloning anything
         students = read_repos(Path(repos)) if repos else read_submissions(Path(submissions or ""))
-    except (ClassListError, OSError) as exc:
+    except (grading.SandboxRequired, ClassListError, OSError) as exc:
         print(f"grade-class: {exc}", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory(prefix="sse-kit-class-") as tmp:
         items = stage(students, Path(tmp), from_repos=bool(repos))
         forget_git_credentials()
         try:
-            rows = grading.grade(items, timeout=timeout, jobs=jobs, base=Path(tmp) / "class",
-                                 require_sandbox=require_sandbox)
+            rows = grading.grade(items, timeout=timeout, jobs=jobs, require_sandbox=require_sandbox,
+                                 base=Path(tmp) / "class")
+        except grading.SandboxRequired as exc:
+            print(f"grade-class: {exc}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             print("grading interrupted: no summary and no report", file=sys.stderr, flush=True)
             return 130
@@ -197,6 +201,6 @@ def main(repos: str | None = None, submissions: str | None = None, junitxml: str
     for line in per_student(rows, students):
         print(line, flush=True)
     if junitxml:
-        grading.write_junit(rows, Path(junitxml), seconds)
+        grading.write_junit(rows, Path(junitxml), seconds, grading.sandbox_line())
         print(f"JUnit report: {junitxml}", flush=True)
     return 0 if rows and all(row.outcome == SOLVED for row in rows) else 1

@@ -9,9 +9,11 @@ hidden folders such as ``.ipynb_checkpoints`` are skipped). For each submission:
 - the student's answers are the submission's exercise cells alone (code cells tagged
   ``exercise`` whose first line is ``# Exercise N.M``); every other cell is ignored, because
   the checks are the kit's own (``labs/runtime/exercises/nbNN.py``), run by id;
-- each answer is judged by :func:`labs.runtime.exercises.judge.judge`, in a fresh process
-  (forked from a preloaded one) with a time limit, so a hang or a crash fails that exercise
-  alone. Two run at a time.
+- each answer is judged by :func:`labs.runtime.exercises.judge.judge`: the check in a fresh
+  process (forked from a preloaded one) that never runs answer code, the answer in a sandbox
+  beside it (bubblewrap: see :mod:`labs.runtime.exercises.sandbox`), with a time limit, so a
+  hang or a crash fails that exercise alone. Two run at a time. The report's first line (and
+  the JUnit file's ``sandbox`` property) says which sandbox the answers ran in.
 
 The result is a table (one row per exercise), a summary line, optionally a JUnit XML file
 (one test case per exercise), and exit status 0 only when every exercise is solved.
@@ -176,13 +178,28 @@ def judge_task(task: Task, timeout: float | None) -> Row:
     return Row(task.notebook, task.ident, task.title, status, reason, time.monotonic() - started)
 
 
+class SandboxRequired(Exception):
+    """``--require-sandbox`` was given and answers cannot run in a sandbox here."""
+
+
+def sandbox_line(require_sandbox: bool = False) -> str:
+    """``sandbox: ...``, the first line of every report; SandboxRequired if one is required and missing."""
+    from labs.runtime.exercises import sandbox
+
+    status = sandbox.status()
+    if require_sandbox and not status.available:
+        raise SandboxRequired(f"--require-sandbox: no sandbox for answers here: {status.description}")
+    return f"sandbox: {status.description}"
+
+
 def grade(paths: list[str | Row], timeout: float | None = None, jobs: int = JOBS,
-          out: TextIO | None = None, shipped_dir: Path = SHIPPED_DIR, *, base: Path | None = None,
-          require_sandbox: bool = False) -> list[Row]:
+          out: TextIO | None = None, shipped_dir: Path = SHIPPED_DIR, require_sandbox: bool = False, *,
+          base: Path | None = None) -> list[Row]:
     """Grade every submission under ``paths``; print each row as soon as it (and those
-    before it) are judged, always in the same order. Rows name submissions relative to
-    ``base`` (default: the current folder). ``require_sandbox`` is not acted on yet."""
+    before it) are judged, always in the same order. The first line says where answers run.
+    Rows name submissions relative to ``base`` (default: the current folder)."""
     out = out or sys.stdout
+    print(sandbox_line(require_sandbox), file=out, flush=True)
     items: list[Task | Row] = []
     for found in find_submissions(paths, base):
         items.extend([found] if isinstance(found, Row) else plan(found, shipped_dir, base))
@@ -245,13 +262,17 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def write_junit(rows: list[Row], path: Path, seconds: float) -> None:
-    """JUnit XML: one test case per exercise; not solved is a failure, error an error."""
+def write_junit(rows: list[Row], path: Path, seconds: float, sandbox: str = "") -> None:
+    """JUnit XML: one test case per exercise; not solved is a failure, error an error; the
+    suite's ``sandbox`` property says where the answers ran."""
     failures = sum(row.outcome == NOT_SOLVED for row in rows)
     errors = sum(row.outcome == ERROR for row in rows)
     counts = {"tests": str(len(rows)), "failures": str(failures), "errors": str(errors), "time": f"{seconds:.3f}"}
     suites = ET.Element("testsuites", name="sse-kit grading", **counts)
     suite = ET.SubElement(suites, "testsuite", name="sse-kit grading", skipped="0", **counts)
+    if sandbox:
+        properties = ET.SubElement(suite, "properties")
+        ET.SubElement(properties, "property", name="sandbox", value=sandbox.removeprefix("sandbox: "))
     for row in rows:
         case = ET.SubElement(suite, "testcase", classname=row.classname, name=row.name, time=f"{row.seconds:.3f}")
         if row.outcome != SOLVED:
@@ -261,16 +282,20 @@ def write_junit(rows: list[Row], path: Path, seconds: float) -> None:
     ET.ElementTree(suites).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def main(paths: list[str], junitxml: str | None = None, timeout: float | None = None, jobs: int = JOBS) -> int:
+def main(paths: list[str], junitxml: str | None = None, timeout: float | None = None, jobs: int = JOBS,
+         require_sandbox: bool = False) -> int:
     started = time.monotonic()
     try:
-        rows = grade(paths, timeout=timeout, jobs=jobs)
+        rows = grade(paths, timeout=timeout, jobs=jobs, require_sandbox=require_sandbox)
+    except SandboxRequired as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 2
     except KeyboardInterrupt:
         print("grading interrupted: no summary and no report", file=sys.stderr, flush=True)
         return 130
     seconds = time.monotonic() - started
     print(summary(rows, seconds), flush=True)
     if junitxml:
-        write_junit(rows, Path(junitxml), seconds)
+        write_junit(rows, Path(junitxml), seconds, sandbox_line())
         print(f"JUnit report: {junitxml}", flush=True)
     return 0 if rows and all(row.outcome == SOLVED for row in rows) else 1

@@ -26,7 +26,7 @@ _running: weakref.WeakSet[ManagedProcess] = weakref.WeakSet()
 class ManagedProcess:
     def __init__(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
                  on_line: Callable[[str], None] | None = None, log_lines: int = 400,
-                 pass_fds: tuple[int, ...] = ()) -> None:
+                 pass_fds: tuple[int, ...] = (), preexec_fn: Callable[[], None] | None = None) -> None:
         self.argv = argv
         self._log: collections.deque[str] = collections.deque(maxlen=log_lines)
         self._on_line = on_line
@@ -39,6 +39,7 @@ class ManagedProcess:
             env=env,
             cwd=cwd,
             pass_fds=pass_fds,  # e.g. a listening socket handed to nginx (labs.runtime.nginx)
+            preexec_fn=preexec_fn,  # e.g. a sandboxed answer's limits (labs.runtime.exercises.sandbox)
             text=True,
             errors="replace",
             bufsize=1,

@@ -6,14 +6,15 @@ How an exercise is built (CONTRIBUTING.md has the whole story):
   and holds a stub the student completes. It is self-contained: it imports what it uses.
 - The **check cell** under it (tagged ``check``) is one line: ``check("N.M")``.
 - The check itself is a function in ``labs/runtime/exercises/nbNN.py``, registered with
-  :func:`exercise`. It receives an :class:`Answer` (what the exercise cell defined), tries it on
-  inputs the student has not seen (random ones where it can), and raises ``AssertionError``
-  with a helpful sentence when the answer is wrong. It brings its own servers if it needs any.
+  :func:`exercise`. It receives an :class:`Answer` (proxies to what the exercise cell defined,
+  which runs in a sandbox: plain data crosses, objects stay there), tries it on inputs the
+  student has not seen (random ones where it can), and raises ``AssertionError`` with a helpful
+  sentence when the answer is wrong. It brings its own servers if it needs any.
 - The reference answer lives once, in ``solutions/NN_name.py``.
 
 ``check("N.M")`` takes the exercise cell's source as it was last run and hands it to the
-judge (:mod:`labs.runtime.exercises.judge`), which runs it in a fresh Python process beside
-the check: exactly what ``python -m labs grade`` does. So an answer that passes in the
+judge (:mod:`labs.runtime.exercises.judge`), which runs the check in a fresh process and the
+cell in a sandboxed one beside it: exactly what ``python -m labs grade`` does. So an answer that passes in the
 notebook passes for the grader, and nothing else in the notebook (an earlier cell, a name
 redefined, an environment variable) can change a verdict.
 
@@ -27,7 +28,6 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
-from typing import Any
 
 DEFAULT_TIMEOUT = 60.0  # seconds an exercise (its cell and its check together) may take
 
@@ -83,49 +83,9 @@ def get_exercise(ident: str) -> Exercise:
 
 # ------------------------------------------------------------------ what a check receives
 
-class Answer:
-    """What the student's exercise cell defined, as a check sees it."""
-
-    def __init__(self, namespace: dict[str, Any], source: str) -> None:
-        self.namespace = namespace
-        self.source = source
-
-    def value(self, name: str) -> Any:
-        """The value the cell gave ``name``. ``NotImplemented`` (a stub's) means not started."""
-        if name not in self.namespace:
-            raise AssertionError(f"your cell should define `{name}`; it does not")
-        value = self.namespace[name]
-        if value is NotImplemented:
-            raise NotImplementedError(name)
-        return value
-
-    def function(self, name: str) -> Callable[..., Any]:
-        """The function the cell defined as ``name``."""
-        value = self.value(name)
-        if not callable(value):
-            raise AssertionError(f"`{name}` should be a function; it is a {type(value).__name__}")
-        return value
-
-    def literal(self, name: str) -> Any:
-        """A prediction: the value of ``name``, which the cell must write out as a literal.
-
-        A prediction is made before running anything, so ``name = some_call(...)`` is refused:
-        the check compares what you wrote, not what a program computed for you.
-        """
-        import ast
-
-        self.value(name)  # defined, and not the stub's NotImplemented
-        for node in ast.walk(ast.parse(self.source)):
-            if isinstance(node, ast.Assign) and any(
-                    isinstance(target, ast.Name) and target.id == name for target in node.targets):
-                try:
-                    return ast.literal_eval(node.value)
-                except ValueError:
-                    raise AssertionError(
-                        f"write `{name}` out as a literal value (a prediction, made before running "
-                        "anything), not as an expression that computes it") from None
-        raise AssertionError(f"assign your prediction to `{name}` with `{name} = ...`")
-
+# The answer runs in a sandboxed process of its own; a check holds proxies to what it defined
+# (``answer.function(name)``, ``answer.value(name)``, ``answer.literal(name)``, ``answer.source``).
+from labs.runtime.exercises.remote import RemoteAnswer as Answer  # noqa: E402
 
 # ------------------------------------------------------------------ the notebook side
 

@@ -7,7 +7,9 @@ else it needs in the environment, e.g. ``REDIS_URL``), talks to it over HTTP, an
     with run_app(answer.source, env={"REDIS_URL": redis.url}) as app:
         requests.post(app.url + "/send_notification", json={"message": "hi"})
 
-Nothing is left behind, whatever happens: the app runs under a small guard (``python -m
+The app runs in the same sandbox as every answer (:mod:`~labs.runtime.exercises.sandbox`:
+its folder writable, everything else read-only, its own PID namespace, limits).
+Nothing is left behind, whatever happens: it runs under a small guard (``python -m
 labs.runtime.exercises.apps -- python app.py``) in a process group of its own; ``stop()``
 ends the whole group (Werkzeug's reloader child included), and the guard ends the group by
 itself when the process that started it dies (a judge killed at its time limit, a killed kernel).
@@ -30,6 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from labs.runtime.exercises import sandbox
 from labs.runtime.processes import ManagedProcess, python_argv
 
 START_SECONDS = 20.0
@@ -43,8 +46,8 @@ class AppDidNotStart(AssertionError):
 class StudentApp:
     """A running student app: its ``url``, its output so far (``log``) and ``stop()``."""
 
-    def __init__(self, process: ManagedProcess, port: int, filename: str) -> None:
-        self.process, self.port, self.filename = process, port, filename
+    def __init__(self, process: ManagedProcess, port: int, filename: str, cgroup: str | None = None) -> None:
+        self.process, self.port, self.filename, self.cgroup = process, port, filename, cgroup
         self.url = f"http://127.0.0.1:{port}"
 
     @property
@@ -80,6 +83,7 @@ class StudentApp:
 
     def stop(self) -> None:
         self.process.stop(timeout=3)
+        sandbox.remove_cgroup(self.cgroup)
 
 
 def _free_port() -> int:
@@ -99,14 +103,18 @@ def _answers_http(url: str) -> bool:
 
 
 def _start(workdir: str, filename: str, env: dict[str, str], timeout: float) -> StudentApp:
-    """Start ``python filename`` in ``workdir``; retry on another port if the first is taken."""
+    """Start ``python filename`` in ``workdir``, in the sandbox; retry on another port if the
+    first is taken."""
     for _attempt in range(3):
         port = _free_port()
-        full_env = {**os.environ, **env, "PORT": str(port), "PYTHONUNBUFFERED": "1"}
+        full_env = sandbox.environment({**os.environ, **env, "PORT": str(port), "PYTHONUNBUFFERED": "1",
+                                        "PYTHONDONTWRITEBYTECODE": "1"}, workdir)
         full_env.pop("FLASK_RUN_FROM_CLI", None)  # app.run() would return at once under it
-        process = ManagedProcess(python_argv("-m", __name__, "--", sys.executable, "-u", filename),
-                                 env=full_env, cwd=workdir)
-        app = StudentApp(process, port, filename)
+        cgroup, preexec = sandbox.limits()
+        process = ManagedProcess(
+            python_argv("-m", __name__, "--", *sandbox.command([sys.executable, "-u", filename], workdir)),
+            env=full_env, cwd=workdir, preexec_fn=preexec)
+        app = StudentApp(process, port, filename, cgroup)
         deadline = time.monotonic() + timeout
         while app.alive() and time.monotonic() < deadline and not _answers_http(app.url):
             time.sleep(0.1)

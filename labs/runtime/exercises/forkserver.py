@@ -38,6 +38,9 @@ PRELOAD = ("flask", "werkzeug.serving", "requests", "redis", "socketio", "playwr
            "labs.runtime.launcher", "labs.runtime.client", "labs.runtime.redis_server")
 
 
+REPLY_SECONDS = 10.0  # for the server to fork a judge: it takes milliseconds
+
+
 def available() -> bool:
     return sys.platform.startswith("linux") and hasattr(os, "fork") and hasattr(socket, "send_fds")
 
@@ -64,10 +67,25 @@ class _Server:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def stop(self) -> None:
+        """Kill it (the next judgement starts a new one); its forked judges die with it."""
+        kill_group(self.process.pid)
+        self.sock.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
     def fork(self, workdir: str, fds: list[int]) -> int:
-        socket.send_fds(self.sock, [json.dumps({"workdir": workdir}).encode()], fds)
-        reply = self.sock.recv(4096)
+        self.sock.settimeout(REPLY_SECONDS)  # a stopped or wedged server costs one judgement, not the run
+        try:
+            socket.send_fds(self.sock, [json.dumps({"workdir": workdir}).encode()], fds)
+            reply = self.sock.recv(4096)
+        except OSError as exc:  # socket.timeout included
+            self.stop()
+            raise OSError(f"the judge's fork server did not answer ({exc or 'timed out'})") from None
         if not reply:
+            self.stop()
             raise OSError("the judge's fork server stopped")
         answer = json.loads(reply)
         if "pid" not in answer:

@@ -14,6 +14,7 @@ import time
 from contextlib import ExitStack, contextmanager
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.remote import RemoteObject
 from labs.runtime.exercises.support import lab_in_thread
 
 # ------------------------------------------------------------------ Exercise 3.1
@@ -27,17 +28,15 @@ from labs.runtime.exercises.support import lab_in_thread
     "names start with.",
 ])
 def check_3_1(answer: Answer) -> None:
-    from flask import Blueprint, Flask
-
     make_admin_blueprint = answer.function("make_admin_blueprint")
     bp = make_admin_blueprint()
-    assert isinstance(bp, Blueprint), f"make_admin_blueprint should return a flask.Blueprint, not {bp!r}"
+    assert isinstance(bp, RemoteObject) and bp.is_a("flask.blueprints.Blueprint"), (
+        f"make_admin_blueprint should return a flask.Blueprint, not {bp!r}")
     assert bp.name == "admin", f"the blueprint's name should be 'admin', not {bp.name!r}"
     prefix = f"/{random.choice(['admin', 'staff', 'backoffice', 'ops'])}-{secrets.token_hex(2)}"
-    app = Flask("exercise_3_1")
-    app.register_blueprint(bp, url_prefix=prefix)
-    urls = sorted(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint != "static")
-    client = app.test_client()
+    app = answer.inside("mount_blueprint", bp, prefix, "exercise_3_1")  # a fresh app, in the answer's sandbox
+    urls = sorted(rule for rule, endpoint, _methods in answer.inside("url_rules", app) if endpoint != "static")
+    client = answer.test_client(app)
     for route, text in [("/users", "Users"), ("/reports", "Reports")]:
         response = client.get(prefix + route)
         assert response.status_code == 200, (

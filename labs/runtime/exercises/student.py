@@ -68,6 +68,7 @@ def check(ident: str, source: str | None = None) -> None:
         print(f"❓ Exercise {ident}: run your exercise cell (the one starting '# Exercise {ident}') "
               "first, then this check.")
         return
+    _sandbox_notice()
     verdict = judge(ident, source)
     _verdicts[ident] = verdict
     if verdict.status == SOLVED:
@@ -79,6 +80,19 @@ def check(ident: str, source: str | None = None) -> None:
     print(f"❌ Exercise {ident} not solved yet: {verdict.reason}")
     level = _hints_shown[ident] = max(_hints_shown.get(ident, 0), 1)
     _print_hint(exercise.hints, level, ident)
+
+
+_noticed: list[bool] = []
+
+
+def _sandbox_notice() -> None:
+    """Once per kernel, where answers cannot run in a sandbox: say so in one line."""
+    from labs.runtime.exercises import sandbox
+
+    status = sandbox.status()
+    if not status.available and not _noticed:
+        _noticed.append(True)
+        print(f"ℹ️ No sandbox here, so your answer runs as a plain process: {status.description}.")
 
 
 def hint(ident: str) -> None:
