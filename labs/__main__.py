@@ -6,6 +6,8 @@
     decode [--url URL]        show what a browser's EventSource would dispatch
     send-webhook [options]    sign and send a webhook delivery (see labs.runtime.webhook_sender)
     grade [options] PATH...   grade submitted notebooks (see labs.runtime.grading)
+    grade-class (--repos FILE | --submissions DIR) [options]
+                              grade a whole class with this kit's checks (labs.runtime.class_grading)
 """
 
 from __future__ import annotations
@@ -143,6 +145,13 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 require_sandbox=args.require_sandbox)
 
 
+def cmd_grade_class(args: argparse.Namespace) -> int:
+    from labs.runtime.class_grading import main
+
+    return main(repos=args.repos, submissions=args.submissions, junitxml=args.junitxml, timeout=args.timeout,
+                jobs=args.jobs, require_sandbox=args.require_sandbox)
+
+
 def cmd_send_webhook(argv: list[str]) -> int:
     from labs.runtime.webhook_sender import main
 
@@ -202,6 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--require-sandbox", action="store_true",
                        help="refuse to grade (exit 2) where answers cannot run under bubblewrap")
     grade.set_defaults(func=cmd_grade)
+
+    klass = commands.add_parser("grade-class", help="grade a whole class with this kit's checks, never the students'")
+    source = klass.add_mutually_exclusive_group(required=True)
+    source.add_argument("--repos", metavar="FILE",
+                        help="one git repository a line, `URL [NAME]`: each cloned, its notebooks/*.ipynb graded")
+    source.add_argument("--submissions", metavar="DIR",
+                        help="one sub-folder a student: its notebooks/*.ipynb (or *.ipynb) graded")
+    klass.add_argument("--junitxml", default=None, metavar="FILE", help="also write a JUnit XML report")
+    klass.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                       help="time limit per exercise (default: the exercise's own, 60 s)")
+    klass.add_argument("--jobs", type=int, default=2, help="exercises judged at once (default 2)")
+    klass.add_argument("--require-sandbox", action="store_true",
+                       help="refuse to grade (exit 2) when answers cannot run in the sandbox")
+    klass.set_defaults(func=cmd_grade_class)
 
     commands.add_parser("send-webhook", help="sign and send a webhook delivery", add_help=False)
     return parser

@@ -106,22 +106,63 @@ def test_lab_commands_run_as_written(command):
         assert interrupt(process) == 0
 
 
-def test_the_graders_workflow_runs_the_readmes_grading_command():
-    """The README's grading command runs as written in tests/test_grading_all_*.py; the
-    graders' workflow must run that very command, after the README's set-up step."""
+def _workflow(name: str) -> dict:
     import yaml
 
+    return yaml.safe_load((ROOT / ".github/workflows" / name).read_text())
+
+
+def _sandbox_step_before(steps: list[dict], step: dict) -> None:
+    """bubblewrap is installed and allowed its user namespaces before the grader runs."""
+    earlier = " ".join(s.get("run", "") for s in steps[:steps.index(step)])
+    assert "apt-get install" in earlier and "bubblewrap" in earlier, earlier
+    assert "sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0" in earlier, earlier
+
+
+def test_the_students_workflow_grades_their_notebooks_with_the_courses_kit():
+    """The README's grading command runs as written in tests/test_grading_all_*.py; the
+    student-side workflow runs that very command, in a checkout of the kit the course names
+    (never the student's own labs/), after the README's set-up step there, on the student's
+    notebooks/."""
     from tools.grading import readme_grading_command
 
     argv = readme_grading_command()
     assert argv[:4] == [".venv/bin/python", "-m", "labs", "grade"] and "--junitxml" in argv
-    workflow = yaml.safe_load((ROOT / ".github/workflows/grade.yml").read_text())
-    steps = workflow["jobs"]["grade"]["steps"]
+    steps = _workflow("grade.yml")["jobs"]["grade"]["steps"]
+    (kit,) = [s for s in steps if s.get("with", {}).get("repository")]
+    (own,) = [s for s in steps if "checkout" in s.get("uses", "") and s is not kit]
+    assert kit["with"]["repository"] == "${{ vars.KIT_REPOSITORY }}" and kit["with"]["ref"] == "${{ vars.KIT_REF }}"
+    assert kit["with"]["path"] != own["with"]["path"], "the kit and the student's repository stay apart"
+    (check,) = [s for s in steps[:steps.index(kit)] if "KIT_REPOSITORY" in s.get("run", "")]
+    assert "exit 1" in check["run"] and check["env"]["KIT_REPOSITORY"] == "${{ vars.KIT_REPOSITORY }}"
     (step,) = [s for s in steps if "labs grade" in s.get("run", "")]
-    assert shlex.split(step["run"]) == argv
+    assert step["working-directory"] == kit["with"]["path"]
+    assert shlex.split(step["run"]) == [*argv[:-1], f"../{own['with']['path']}/notebooks"]
     assert not step.get("env"), "the grade depends on nothing but the command (no grading switch)"
-    assert "make venv" in COMMANDS and any(s.get("run") == "make venv" for s in steps[:steps.index(step)])
+    assert "make venv" in COMMANDS
+    assert any(s.get("run") == "make venv" and s.get("working-directory") == kit["with"]["path"]
+               for s in steps[:steps.index(step)])
+    _sandbox_step_before(steps, step)
     assert "SSE_KIT_GRADING" not in (ROOT / ".github/workflows/grade.yml").read_text() + README
+
+
+def test_the_instructors_workflow_runs_the_readmes_class_grading_command():
+    """grade-class.yml grades with the repository it runs in (the course's kit): the README's
+    command, on the repositories file given when it is started, after `make venv`."""
+    from tools.grading import readme_class_grading_command
+
+    argv = readme_class_grading_command()
+    assert argv[:4] == [".venv/bin/python", "-m", "labs", "grade-class"] and "--require-sandbox" in argv
+    workflow = _workflow("grade-class.yml")
+    assert set(workflow[True]) == {"workflow_dispatch"}, "started by hand only (`on:` reads as True)"
+    steps = workflow["jobs"]["grade-class"]["steps"]
+    (step,) = [s for s in steps if "labs grade-class" in s.get("run", "")]
+    (line,) = [line for line in step["run"].splitlines() if "labs grade-class" in line]
+    command = shlex.split(line.split(">", 1)[0])
+    assert command == [*argv[:argv.index("--repos") + 1], "$REPOS", *argv[argv.index("--repos") + 2:]]
+    assert step["env"]["REPOS"] == "${{ inputs.repos }}"
+    assert any(s.get("run") == "make venv" for s in steps[:steps.index(step)])
+    _sandbox_step_before(steps, step)
 
 
 def test_the_webhook_senders_help_runs_as_the_instructors_guide_says():

@@ -87,25 +87,28 @@ class Row:
 
 # ------------------------------------------------------------------ what to grade
 
-def label(path: Path) -> str:
-    """How the report names a submission: its path relative to here when it is below here."""
+def label(path: Path, base: Path | None = None) -> str:
+    """How the report names a submission: its path relative to ``base`` (default: here) when it is below it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path.resolve().relative_to((base or Path.cwd()).resolve()))
     except ValueError:
         return str(path)
 
 
-def find_submissions(paths: list[str]) -> list[Path | Row]:
-    """Every notebook to grade, in a stable order; a Row for a path that holds none."""
+def find_submissions(paths: list[str | Row], base: Path | None = None) -> list[Path | Row]:
+    """Every notebook to grade, in a stable order; a Row for a path that holds none (a Row
+    given instead of a path, e.g. a student whose repository could not be cloned, stays)."""
     found: list[Path | Row] = []
     for name in paths:
-        path = Path(name)
-        if path.is_file():
+        path = Path(name) if not isinstance(name, Row) else None
+        if path is None:
+            found.append(name)
+        elif path.is_file():
             found.append(path)
         elif path.is_dir():
             inside = sorted(p for p in path.rglob("*.ipynb")
                             if not any(part.startswith(".") for part in p.relative_to(path).parts))
-            found.extend(inside or [Row(label(path), "", "", ERROR, "no notebook (*.ipynb) in this folder")])
+            found.extend(inside or [Row(label(path, base), "", "", ERROR, "no notebook (*.ipynb) in this folder")])
         else:
             found.append(Row(name, "", "", ERROR, "no such file or folder"))
     return found
@@ -136,9 +139,9 @@ def registered_exercises(number: int) -> list[str]:
     return [ident for ident in exercises._REGISTRY if ident.split(".")[0] == str(number)]
 
 
-def plan(path: Path, shipped_dir: Path = SHIPPED_DIR) -> list[Task | Row]:
+def plan(path: Path, shipped_dir: Path = SHIPPED_DIR, base: Path | None = None) -> list[Task | Row]:
     """The exercises of one submission, each with the student's answer (or None)."""
-    name = label(path)
+    name = label(path, base)
     shipped = shipped_dir / path.name
     if not shipped.is_file():
         return [Row(name, "", "", ERROR, f"no shipped notebook is called {path.name}; "
@@ -189,15 +192,17 @@ def sandbox_line(require_sandbox: bool = False) -> str:
     return f"sandbox: {status.description}"
 
 
-def grade(paths: list[str], timeout: float | None = None, jobs: int = JOBS,
-          out: TextIO | None = None, shipped_dir: Path = SHIPPED_DIR, require_sandbox: bool = False) -> list[Row]:
+def grade(paths: list[str | Row], timeout: float | None = None, jobs: int = JOBS,
+          out: TextIO | None = None, shipped_dir: Path = SHIPPED_DIR, require_sandbox: bool = False, *,
+          base: Path | None = None) -> list[Row]:
     """Grade every submission under ``paths``; print each row as soon as it (and those
-    before it) are judged, always in the same order. The first line says where answers run."""
+    before it) are judged, always in the same order. The first line says where answers run.
+    Rows name submissions relative to ``base`` (default: the current folder)."""
     out = out or sys.stdout
     print(sandbox_line(require_sandbox), file=out, flush=True)
     items: list[Task | Row] = []
-    for found in find_submissions(paths):
-        items.extend([found] if isinstance(found, Row) else plan(found, shipped_dir))
+    for found in find_submissions(paths, base):
+        items.extend([found] if isinstance(found, Row) else plan(found, shipped_dir, base))
     width = max([len(item.notebook) for item in items] + [len("notebook")])
     print(header(width), file=out, flush=True)
     rows: list[Row] = []
