@@ -91,11 +91,13 @@ def _request(method: str, url: str, headers: dict[str, str], body: bytes = b"") 
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def open_reader(lab: LabServer, url: str) -> RawReader:
-    """Open one stream of ``lab`` at ``url`` (the relay's address); wait until the lab holds it."""
+def open_reader(lab: LabServer, url: str, generate: dict | None = None) -> RawReader:
+    """Open one stream of ``lab`` at ``url`` (the relay's address); wait until the lab holds it.
+
+    ``generate``: token_stream's request (default :data:`GENERATE`, a long answer)."""
     before = held(lab)
     if lab.name == "token_stream":
-        body = json.dumps(GENERATE).encode()
+        body = json.dumps(generate or GENERATE).encode()
         request = _request("POST", url + "/generate", {"Content-Type": "application/json"}, body)
     elif lab.name == "secure_stream":
         token = requests.post(lab.url + "/login", json=SECURE_USER, timeout=10).json()["access_token"]
