@@ -105,11 +105,12 @@ def wait_acknowledged(sock: socket.socket | None, timeout: float, gone) -> bool:
         return True
     deadline = time.monotonic() + timeout
     while True:
-        if gone(sock):
-            return False
+        # Acknowledged first: a reader that read it all and hung up at once has received it.
         waiting = unacknowledged(sock)
         if not waiting:  # 0: all acknowledged; None: cannot tell
             return True
+        if gone(sock):
+            return False
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)

@@ -528,7 +528,7 @@ def _announce_relay(name: str, relay: RelayServer, parts: list) -> None:
     chain = " -> ".join(["reader", f"relay {relay.url}",
                          *(("nginx " if i else "lab ") + part.url for i, part in reversed(list(enumerate(parts))))])
     ok, why = blackhole_support()
-    print(f"{name}: open {relay.url}  (through the chaos relay; Ctrl-C stops everything)", flush=True)
+    print(f"{name}: serving on {relay.url}  (through the chaos relay; Ctrl-C stops everything)", flush=True)
     print(f"{name}: chain: {chain}", flush=True)
     print(f"{name}: control: curl {relay.control_url}/connections; curl -d '{{\"action\": \"stall\", "
           f"\"connection\": \"all\"}}' {relay.control_url}/fault  (actions: {', '.join(ACTIONS)})", flush=True)
