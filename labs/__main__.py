@@ -56,6 +56,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.http2 and not args.behind_proxy:
         raise SystemExit("--http2 needs --behind-proxy: the lab's own server speaks HTTP/1.1, and browsers "
                          "speak HTTP/2 only over TLS, which nginx adds in front of it")
+    if args.relay:  # the chaos relay on host:port; behind it nginx (with --behind-proxy), then the lab
+        from labs.runtime.nginx import ProxySettings
+        from labs.runtime.relay import run_with_relay
+
+        return run_with_relay(lab.name, host=host, port=args.port, control_port=args.relay_control_port,
+                              workers=args.workers, config=config, use_redis=args.redis,
+                              behind_proxy=args.behind_proxy, announce=announce,
+                              proxy_settings=ProxySettings(http2=True) if args.http2 else None)
     if args.behind_proxy:  # nginx on host:port, the lab on a private port behind it
         from labs.runtime.nginx import ProxySettings, run_behind_proxy
 
@@ -180,6 +188,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve through a real nginx: nginx listens on --host/--port, the lab on a private port")
     run.add_argument("--http2", action="store_true",
                      help="with --behind-proxy: nginx serves HTTPS and HTTP/2 (a private, throwaway certificate)")
+    run.add_argument("--relay", action="store_true",
+                     help="serve through a chaos relay (labs.runtime.relay) on --host/--port that can close, "
+                          "reset, stall or black-hole readers (--behind-proxy too: reader -> relay -> nginx -> lab)")
+    run.add_argument("--relay-control-port", type=int, default=0, metavar="C",
+                     help="with --relay: the relay's control port (default 0: any free one, printed)")
     run.add_argument("--config-json", default=None, help=argparse.SUPPRESS)
     run.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)

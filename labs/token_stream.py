@@ -43,6 +43,10 @@ Read the module in this order:
    nobody.  A real model pays for every token in GPU time; this is what that saves.
    ``GET /stats`` shows it: ``generating`` (streams generating right now) and
    ``tokens_sent`` (a running total that stops growing when the readers are gone).
+   A reader that vanishes without a word (no FIN, no RST) is found by the kernel:
+   ``TCP_USER_TIMEOUT`` (:mod:`labs.runtime.dead_readers`) ends a connection whose data goes
+   unacknowledged, and the socket check sees it.  And ``[DONE]`` counts as ``done`` only once
+   the reader's TCP has acknowledged every byte; otherwise the stream counts as ``client gone``.
 
 Request fields: ``prompt`` (a non-empty string, at most ``MAX_PROMPT_CHARS`` characters),
 ``max_tokens`` (a whole number from 1 to ``MAX_TOKENS``), and optionally ``line_ending``
@@ -70,6 +74,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from labs.runtime.dead_readers import wait_acknowledged
 from labs.runtime.errors import ApiError
 from labs.runtime.notify import parse_json_object, read_message
 from labs.runtime.sse import encode_event
@@ -147,6 +152,7 @@ class TokenStream:
     max_prompt_chars: int
     fail_at: int
     watch_socket: bool = True  # look at the socket before each token (False: learn only from failed writes)
+    ack_wait: float = 21.0   # how long [DONE] may wait for the reader's acknowledgement before "client gone"
     generating: int = 0      # generators running right now
     tokens_sent: int = 0     # tokens handed to the server, all streams together
     outcomes: dict[str, int] = dataclasses.field(
@@ -159,7 +165,9 @@ class TokenStream:
                    max_tokens=int(config.get("MAX_TOKENS", MAX_TOKENS)),
                    max_prompt_chars=int(config.get("MAX_PROMPT_CHARS", MAX_PROMPT_CHARS)),
                    fail_at=int(config.get("FAIL_AT", FAIL_AT)),
-                   watch_socket=bool(config.get("WATCH_SOCKET", True)))
+                   watch_socket=bool(config.get("WATCH_SOCKET", True)),
+                   # As long as the kernel itself waits for an acknowledgement (TCP_USER_TIMEOUT), plus 1 s.
+                   ack_wait=float(config.get("TCP_USER_TIMEOUT_SECONDS") or 4.0) + 1.0)
 
     def count(self, *, generating: int = 0, tokens: int = 0, outcome: str | None = None) -> None:
         with self.lock:
@@ -260,7 +268,10 @@ def token_events(state: TokenStream, model: FakeModel, sock, line_ending: str = 
             yield wire(encode_event(json.dumps({"index": index, "token": token}, ensure_ascii=False)))
             state.count(tokens=1)  # the server came back for more: the write went through
         yield wire(encode_event(DONE))
-        outcome = "done"
+        # Handed to the kernel is not delivered: "done" only once the reader's TCP has
+        # acknowledged every byte (a reader gone without a word never does).
+        if wait_acknowledged(sock, state.ack_wait, client_gone):
+            outcome = "done"
     except ModelFailed as exc:
         outcome = "error"
         yield wire(error_event("model failed", str(exc)))

@@ -1,0 +1,169 @@
+"""How long a lab holds a reader that is gone: each way of going, each streaming lab, each server.
+
+    python -m benchmarks.dead_readers                       # the defaults (keep-alive 15 s, user timeout 20 s)
+    python -m benchmarks.dead_readers --user-timeout 0      # the kernel's defaults: "before"
+    python -m benchmarks.dead_readers --quick               # short settings (1 s), a minute in all
+
+A reader connects through the chaos relay (:mod:`labs.runtime.relay`), the relay breaks its
+connection (close, reset, black hole), and we time how long the lab takes to let go of it:
+its ``/stats`` count (``clients``; ``generating`` for ``token_stream``) back to what it was.
+A stalled reader (its kernel still ACKs) is not in the table: the slow-reader rule cuts it
+once its buffers fill, which depends on how much is published, not on a timeout.
+
+The tests (``tests/test_dead_readers.py``) use the same pieces with short settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+
+from labs.runtime.launcher import LabServer
+from labs.runtime.processes import wait_until
+from labs.runtime.relay import RelayServer
+
+STREAMING_LABS = ("manual_sse", "webhooks", "sse_blueprint", "token_stream", "secure_stream")
+SECURE_USER = {"user": "alice", "password": "wonderland"}
+# A long answer: 500 tokens at the lab's TOKEN_INTERVAL, so a stream is still generating when it is broken.
+GENERATE = {"prompt": "a long answer please", "max_tokens": 500}
+
+
+def lab_config(name: str, *, keepalive: float, user_timeout: float, tcp_keepalive: float | None = None) -> dict:
+    """The lab's settings for the measurement: its keep-alive, and the dead-reader timeouts."""
+    config = {"TCP_USER_TIMEOUT_SECONDS": user_timeout,
+              "TCP_KEEPALIVE_SECONDS": keepalive if tcp_keepalive is None else tcp_keepalive}
+    if name == "token_stream":
+        config["TOKEN_INTERVAL"] = 0.05
+    else:
+        config["KEEPALIVE_SECONDS"] = keepalive
+    return config
+
+
+def start(name: str, config: dict, workers: int | None) -> LabServer:
+    return LabServer(name, config=config, workers=workers, redis=name == "sse_blueprint").start()
+
+
+def held(lab: LabServer) -> int:
+    """What the lab holds for readers now: open streams (``generating`` for token_stream)."""
+    stats = lab.get("/stats").json()
+    return stats["generating"] if lab.name == "token_stream" else stats["clients"]
+
+
+class RawReader:
+    """A reader on a plain socket that reads whatever comes, never reconnects, and remembers it."""
+
+    def __init__(self, url: str, request: bytes) -> None:
+        parts = urlsplit(url)
+        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+        self.sock.settimeout(None)
+        self.sock.sendall(request)
+        self.received = bytearray()
+        self.ended = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            while data := self.sock.recv(65536):
+                self.received += data
+        except OSError:
+            pass
+        self.ended.set()
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _request(method: str, url: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    parts = urlsplit(url)
+    lines = [f"{method} {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1",
+             f"Host: {parts.netloc}", "Accept: text/event-stream", f"Content-Length: {len(body)}",
+             *(f"{key}: {value}" for key, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def open_reader(lab: LabServer, url: str, generate: dict | None = None) -> RawReader:
+    """Open one stream of ``lab`` at ``url`` (the relay's address); wait until the lab holds it.
+
+    ``generate``: token_stream's request (default :data:`GENERATE`, a long answer)."""
+    before = held(lab)
+    if lab.name == "token_stream":
+        body = json.dumps(generate or GENERATE).encode()
+        request = _request("POST", url + "/generate", {"Content-Type": "application/json"}, body)
+    elif lab.name == "secure_stream":
+        token = requests.post(lab.url + "/login", json=SECURE_USER, timeout=10).json()["access_token"]
+        request = _request("GET", url + "/stream", {"Authorization": f"Bearer {token}"})
+    else:
+        request = _request("GET", url + "/stream", {})
+    reader = RawReader(url, request)
+    if not wait_until(lambda: held(lab) > before and len(reader.received) > 0, 10):
+        raise RuntimeError(f"{lab.name}: the stream did not open; the reader got {bytes(reader.received)[:200]!r}")
+    return reader
+
+
+def time_release(lab: LabServer, relay: RelayServer, mode: str, limit: float) -> float | None:
+    """Break every relayed connection with ``mode``; seconds until the lab holds none, None if > ``limit``."""
+    relay.fault(mode)
+    started = time.monotonic()
+    if wait_until(lambda: held(lab) == 0, limit, interval=0.05):
+        return time.monotonic() - started
+    return None
+
+
+@dataclass
+class Row:
+    lab: str
+    server: str
+    mode: str
+    seconds: float | None
+    outcome: str = ""
+
+
+def measure(name: str, workers: int | None, mode: str, config: dict, limit: float) -> Row:
+    with start(name, config, workers) as lab, RelayServer(lab) as relay:
+        reader = open_reader(lab, relay.url)
+        try:
+            seconds = time_release(lab, relay, mode, limit)
+        finally:
+            relay.heal() if mode == "blackhole" else None
+            reader.close()
+        outcome = ""
+        if name == "token_stream":
+            outcome = json.dumps(lab.get("/stats").json()["outcomes"])
+        return Row(name, "gunicorn+gevent" if workers else "werkzeug", mode, seconds, outcome)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keepalive", type=float, default=15.0, help="the labs' keep-alive (s)")
+    parser.add_argument("--user-timeout", type=float, default=20.0, help="TCP_USER_TIMEOUT_SECONDS (0: kernel's)")
+    parser.add_argument("--limit", type=float, default=90.0, help="give up waiting after this long (s)")
+    parser.add_argument("--quick", action="store_true", help="keep-alive 1 s, user timeout 1 s, limit 10 s")
+    parser.add_argument("--labs", nargs="*", default=list(STREAMING_LABS))
+    parser.add_argument("--modes", nargs="*", default=["close", "reset", "blackhole"])
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.keepalive, args.user_timeout, args.limit = 1.0, 1.0, 10.0
+    print(f"keep-alive {args.keepalive:g} s, TCP_USER_TIMEOUT {args.user_timeout:g} s (0: kernel default)")
+    print(f"{'lab':<14} {'server':<16} {'mode':<10} {'released after':>15}  outcome")
+    for name in args.labs:
+        for workers in (None, 1):
+            for mode in args.modes:
+                config = lab_config(name, keepalive=args.keepalive, user_timeout=args.user_timeout)
+                row = measure(name, workers, mode, config, args.limit)
+                shown = f"{row.seconds:.2f} s" if row.seconds is not None else f"> {args.limit:g} s"
+                print(f"{row.lab:<14} {row.server:<16} {row.mode:<10} {shown:>15}  {row.outcome}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
