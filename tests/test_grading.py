@@ -126,19 +126,19 @@ SCENARIOS = {
                          "deleted"),
     "first_line_changed": (_first_line_changed, {"0.1": "missing"}, "first line changed"),
     "untagged": (_untagged, {"0.1": "missing"}, "tagged `exercise`"),
-    "refused_check": (lambda: with_answer("from labs import check\n\n\ndef is_healthy(url):\n    return True\n"),
-                      {"0.1": "error"}, "checking machinery"),
-    "refused_redefines_check": (lambda: with_answer("def check(ident):\n    pass\n\n\ndef is_healthy(url):\n"
-                                                    "    return True\n"), {"0.1": "error"}, "checking machinery"),
-    "refused_module": (lambda: with_answer("import labs.runtime.exercises as machinery\n\n\n"
+    "machinery_check": (lambda: with_answer("from labs import check\n\n\ndef is_healthy(url):\n    return True\n"),
+                      {"0.1": "no pass"}, "you returned True"),
+    "machinery_redefines_check": (lambda: with_answer("def check(ident):\n    pass\n\n\ndef is_healthy(url):\n"
+                                                    "    return True\n"), {"0.1": "no pass"}, "you returned True"),
+    "machinery_module": (lambda: with_answer("import labs.runtime.exercises as machinery\n\n\n"
                                            "def is_healthy(url):\n    return True\n"),
-                       {"0.1": "error"}, "checking machinery"),
-    "refused_sys_modules": (lambda: with_answer("import sys\nsys.modules.pop('labs.runtime.exercises.nb00', None)\n"
+                       {"0.1": "no pass"}, "you returned True"),
+    "machinery_sys_modules": (lambda: with_answer("import sys\nsys.modules.pop('labs.runtime.exercises.nb00', None)\n"
                                                 "\n\ndef is_healthy(url):\n    return True\n"),
-                            {"0.1": "error"}, "checking machinery"),
-    "refused_builtins": (lambda: with_answer("import builtins\nbuiltins.AssertionError = type('X', (Exception,), {})"
+                            {"0.1": "no pass"}, "you returned True"),
+    "machinery_builtins": (lambda: with_answer("import builtins\nbuiltins.AssertionError = type('X', (Exception,), {})"
                                              "\n\n\ndef is_healthy(url):\n    return True\n"),
-                         {"0.1": "error"}, "checking machinery"),
+                         {"0.1": "no pass"}, "you returned True"),
     "registry_replaced": (lambda: with_answer("from labs.runtime import exercises as ex\n"
                                               "ex._REGISTRY.clear()\n\n\ndef is_healthy(url):\n    return True\n"),
                           {"0.1": "no pass"}, ""),
@@ -167,6 +167,8 @@ def graded(tmp_path_factory):
     run = grade(tmp, "--junitxml", "report.xml", "--timeout", "5", "--jobs", "3", "class")
     lines = run.stdout.splitlines()
     rows = {}
+    assert lines[0].startswith("sandbox: "), run.stdout + run.stderr  # where the answers ran, said first
+    lines = lines[1:]
     for line in lines[1:-2]:  # between the header and the summary + report lines
         notebook, ident, rest = line.split(None, 2)
         rows[(notebook.split("/")[1], ident)] = rest
@@ -287,10 +289,9 @@ def test_only_tagged_exercise_cells_are_read_from_a_submission():
     assert submitted_answers(twice)["0.1"].startswith("# Exercise 0.1: later"), "the later cell counts"
 
 
-# Answers that try to reach the verdict's channel without naming anything the judge refuses: the
-# nonce sits only in a closure made before the answer runs, the writer's functions are bound
-# then too, and while answer code runs the judge's audit hook refuses frames, the garbage
-# collector, tracing, and code run from strings.
+# Answers that try to reach the verdict's channel from inside their own process: the verdict is
+# decided in the check's process, which runs no answer code, so there is nothing there to find
+# (tests/test_hostile_answers.py tries the routes that worked against the old in-process judge).
 FORGES = {
     "walks the frames to the verdict's nonce": (
         "import json, os\ntry:\n    raise ValueError\nexcept ValueError as e:\n    f = e.__traceback__.tb_frame\n"
