@@ -91,10 +91,11 @@ def test_forked_judges_are_fresh_copies_and_each_leads_its_own_process_group():
 
     if not forkserver.available():
         pytest.skip("the fork server is for Linux")
-    # An answer that leaves a mark in a module every judge imports: the next judge must not see it.
+    # An answer that leaves a mark in a module every judge imports: the next judge must not see it;
+    # and an answer sees only its own processes (its sandbox's PID namespace), not its judge's.
     leaves = "# Exercise 8.1\nimport json\njson.sse_kit_mark = 1\nraise NotImplementedError\n"
     looks = ("# Exercise 8.1\nimport json, os\nassert not hasattr(json, 'sse_kit_mark')\n"
-             "assert os.getpgid(0) == os.getpid()\nraise NotImplementedError\n")
+             "assert len([p for p in os.listdir('/proc') if p.isdigit()]) <= 3\nraise NotImplementedError\n")
     assert judge("8.1", leaves, preloaded=True).status == "not started"
     verdict = judge("8.1", looks, preloaded=True)
     assert verdict.status == "not started", verdict
