@@ -75,6 +75,33 @@ def cors_headers(origin, allowed_origin, preflight):
         headers["Access-Control-Allow-Headers"] = "*"
     return headers
 
+# %% Exercise 12.1 wrong: the preflight must allow the POST: Access-Control-Allow-Methods lists GET only
+def cors_headers(origin, allowed_origin, preflight):
+    if origin != allowed_origin:
+        return {}
+    headers = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+    if preflight:
+        headers["Access-Control-Allow-Methods"] = "GET"
+        headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    return headers
+
+# %% Exercise 12.1 wrong: caches must not hand one origin's answer to another: no Vary: Origin
+def cors_headers(origin, allowed_origin, preflight):
+    if origin != allowed_origin:
+        return {}
+    headers = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"}
+    if preflight:
+        headers["Access-Control-Allow-Methods"] = "POST"
+        headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    return headers
+
+# %% Exercise 12.1 wrong: both answers readable: the POST itself gets no CORS headers (preflight only)
+def cors_headers(origin, allowed_origin, preflight):
+    if origin != allowed_origin or not preflight:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin",
+            "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "Content-Type, Authorization"}
+
 # %% Exercise 12.2 correct: split on blank lines after normalising line endings (a last lone CR at the end)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
@@ -144,7 +171,7 @@ const readTokens = async (response, onToken) => {
 };
 """
 
-# %% Exercise 12.2 wrong: chunks cut in a character: decodes each chunk on its own (a character cut in two becomes U+FFFD)
+# %% Exercise 12.2 wrong: chunks cut in a character: decodes each chunk alone (half a character is U+FFFD)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
   const reader = response.body.getReader();
@@ -185,7 +212,7 @@ async function readTokens(response, onToken) {
 }
 """
 
-# %% Exercise 12.2 wrong: cut between CR and LF: normalises CRLF chunk by chunk, so a CR and its LF in two chunks make a blank line
+# %% Exercise 12.2 wrong: cut between CR and LF: normalises CRLF chunk by chunk (a split CRLF is a blank line)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
   const reader = response.body.getReader();
@@ -298,7 +325,7 @@ async function readTokens(response, onToken) {
 }
 """
 
-# %% Exercise 12.2 wrong: stops at [DONE]: reads to the end of the body and ignores [DONE] (hangs when the connection stays open)
+# %% Exercise 12.2 wrong: stops at [DONE]: reads to the body's end, ignoring [DONE] (hangs on an open connection)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
   const text = (await response.text()).replace(/\\r\\n?/g, "\\n");
