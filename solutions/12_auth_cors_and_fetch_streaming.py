@@ -23,13 +23,19 @@ async function readTokens(response, onToken) {
   const decoder = new TextDecoder();   // {stream: true} below keeps half a character for later
   let buffer = "";                     // text not yet ending in a line break
   let data = [];                       // the data lines of the event being read
+  let afterCR = false;                 // the last line ended in a \\r that was the last character so far
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return false;            // the stream ended without [DONE]
-    buffer += decoder.decode(value, { stream: true });
-    // Complete lines only; a lone \\r at the end may be the first half of \\r\\n: wait for more.
+    let piece = decoder.decode(value, { stream: true });
+    if (afterCR && piece !== "") {     // a \\r ends a line at once; a \\n right after it belongs to it
+      afterCR = false;
+      if (piece[0] === "\\n") piece = piece.slice(1);
+    }
+    buffer += piece;
     let match;
-    while ((match = /\\r\\n|\\n|\\r(?=[^\\n])/.exec(buffer)) !== null) {
+    while ((match = /\\r\\n|\\n|\\r/.exec(buffer)) !== null) {
+      if (match[0] === "\\r" && match.index === buffer.length - 1) afterCR = true;
       const line = buffer.slice(0, match.index);
       buffer = buffer.slice(match.index + match[0].length);
       if (line === "") {               // a blank line: the event is complete

@@ -183,6 +183,34 @@ def standard_webhooks_signature(secret: str, msg_id: str, timestamp: int, body: 
 def standard_webhooks_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
+# %% Exercise 8.3 wrong: with base64, hmac and hashlib: calls the kit's labs.runtime.signatures instead
+from labs.runtime.signatures import standard_signature
+
+
+def standard_webhooks_signature(secret, msg_id, timestamp, body):
+    return standard_signature(secret, msg_id, timestamp, body)
+
+# %% Exercise 8.3 wrong: the entry starts with "v1,": the bare base64 signature
+import base64
+import hashlib
+import hmac
+
+
+def standard_webhooks_signature(secret, msg_id, timestamp, body):
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    return base64.b64encode(hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()).decode()
+
+# %% Exercise 8.3 wrong: HMAC-SHA256: HMAC-SHA1 instead
+import base64
+import hashlib
+import hmac
+
+
+def standard_webhooks_signature(secret, msg_id, timestamp, body):
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha1).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
 # %% Exercise 8.4 correct: a chained comparison
 def is_fresh(timestamp: int, now: float, tolerance: int = 300) -> bool:
     return now - tolerance <= timestamp <= now + tolerance

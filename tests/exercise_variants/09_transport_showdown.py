@@ -104,3 +104,23 @@ def choose_transport(server_to_server, two_way, long_connections_ok, delay_ok_s)
 # %% Exercise 9.3 wrong: always SSE
 def choose_transport(server_to_server, two_way, long_connections_ok, delay_ok_s):
     return "sse"
+
+# %% Exercise 9.3 wrong: rules in order: long-lived connections checked before two-way (SSE for a chat)
+def choose_transport(server_to_server, two_way, long_connections_ok, delay_ok_s):
+    if server_to_server:
+        return "webhook"
+    if long_connections_ok:
+        return "sse"
+    if two_way:
+        return "websocket"
+    return "short polling" if delay_ok_s >= 5 else "long polling"
+
+# %% Exercise 9.3 wrong: rule 4 the wrong way round (short polling for the short delays)
+def choose_transport(server_to_server, two_way, long_connections_ok, delay_ok_s):
+    if server_to_server:
+        return "webhook"
+    if two_way:
+        return "websocket"
+    if long_connections_ok:
+        return "sse"
+    return "long polling" if delay_ok_s >= 5 else "short polling"

@@ -1,14 +1,14 @@
 # Other answers to the exercises of notebook 10, judged by tests/test_exercise_checks*.py.
 # "correct" sections must be solved, "wrong" sections must not.
 
-# %% Exercise 10.1 correct: proxy_buffering off (fix 3), nginx's own 60 s read timeout
+# %% Exercise 10.1 correct: proxy_buffering off (fix 3), nginx's usual 60 s read timeout written out
 def lab_location(upstream, keepalive_seconds):
     return (
         "location / {\n"
         f"    proxy_pass http://{upstream};\n"
-        "    proxy_http_version 1.1;\n"
         '    proxy_set_header Connection "";\n'
         "    proxy_buffering off;\n"
+        "    proxy_read_timeout 60s;\n"
         "}\n"
     )
 
@@ -32,7 +32,7 @@ def lab_location(upstream, keepalive_seconds):
     proxy_read_timeout 1h;
 }}"""
 
-# %% Exercise 10.1 wrong: buffering on and gzip still on for the stream (the stream is held)
+# %% Exercise 10.1 wrong: live: buffering on and gzip still on for the stream (the stream is held)
 def lab_location(upstream, keepalive_seconds):
     return f"""location / {{
     proxy_pass http://{upstream};
@@ -41,15 +41,35 @@ def lab_location(upstream, keepalive_seconds):
     proxy_read_timeout 1h;
 }}"""
 
-# %% Exercise 10.1 wrong: HTTP/1.0 towards the lab (a new connection for every request)
+# %% Exercise 10.1 wrong: never cut: no read timeout of its own (the site's short one cuts a quiet stream)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location / {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    proxy_buffering off;
+}}"""
+
+# %% Exercise 10.1 wrong: reuses: no Connection header of its own (the site's `Connection: close` ends each one)
+def lab_location(upstream, keepalive_seconds):
+    return f"""location / {{
+    proxy_pass http://{upstream};
+    proxy_http_version 1.1;
+    proxy_buffering off;
+    proxy_read_timeout 1h;
+}}"""
+
+# %% Exercise 10.1 wrong: reuses: HTTP/1.0 towards the lab (a new connection per request), Connection emptied
 def lab_location(upstream, keepalive_seconds):
     return f"""location / {{
     proxy_pass http://{upstream};
     proxy_http_version 1.0;
+    proxy_set_header Connection "";
     proxy_buffering off;
+    proxy_read_timeout 1h;
 }}"""
 
-# %% Exercise 10.1 wrong: a read timeout shorter than the keep-alive interval (a quiet stream is cut)
+# %% Exercise 10.1 wrong: never cut: a read timeout shorter than the keep-alive interval
 def lab_location(upstream, keepalive_seconds):
     return f"""location / {{
     proxy_pass http://{upstream};
@@ -59,16 +79,17 @@ def lab_location(upstream, keepalive_seconds):
     proxy_read_timeout 1s;
 }}"""
 
-# %% Exercise 10.1 wrong: gzip off for the whole location (the lab's JSON is no longer compressed)
+# %% Exercise 10.1 wrong: compressed: gzip off for the whole location (the lab's JSON is not)
 def lab_location(upstream, keepalive_seconds):
     return f"""location / {{
     proxy_pass http://{upstream};
     proxy_http_version 1.1;
     proxy_set_header Connection "";
+    proxy_read_timeout 1h;
     gzip off;
 }}"""
 
-# %% Exercise 10.1 wrong: hard-coded upstream name from the notebook's config (nginx -t refuses it)
+# %% Exercise 10.1 wrong: passes to http:// + upstream: the notebook's name hard-coded (nginx -t refuses it)
 def lab_location(upstream, keepalive_seconds):
     return """location / {
     proxy_pass http://lab;
@@ -77,7 +98,7 @@ def lab_location(upstream, keepalive_seconds):
     proxy_buffering off;
 }"""
 
-# %% Exercise 10.1 wrong: hard-coded address (nothing listens there: 502)
+# %% Exercise 10.1 wrong: passes to http:// + upstream: an address hard-coded (nothing there: 502)
 def lab_location(upstream, keepalive_seconds):
     return """location / {
     proxy_pass http://127.0.0.1:5000;
@@ -95,7 +116,7 @@ def lab_location(upstream, keepalive_seconds):
     proxy_buffering off;
 }}"""
 
-# %% Exercise 10.1 wrong: prints the block instead of returning it
+# %% Exercise 10.1 wrong: returns the block: prints it instead
 def lab_location(upstream, keepalive_seconds):
     print(f"location / {{ proxy_pass http://{upstream}; proxy_buffering off; }}")
 

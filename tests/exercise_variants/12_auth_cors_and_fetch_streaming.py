@@ -75,18 +75,43 @@ def cors_headers(origin, allowed_origin, preflight):
         headers["Access-Control-Allow-Headers"] = "*"
     return headers
 
-# %% Exercise 12.2 correct: split on blank lines after normalising line endings, a for-await-free loop
+# %% Exercise 12.1 wrong: the preflight must allow the POST: Access-Control-Allow-Methods lists GET only
+def cors_headers(origin, allowed_origin, preflight):
+    if origin != allowed_origin:
+        return {}
+    headers = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+    if preflight:
+        headers["Access-Control-Allow-Methods"] = "GET"
+        headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    return headers
+
+# %% Exercise 12.1 wrong: caches must not hand one origin's answer to another: no Vary: Origin
+def cors_headers(origin, allowed_origin, preflight):
+    if origin != allowed_origin:
+        return {}
+    headers = {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true"}
+    if preflight:
+        headers["Access-Control-Allow-Methods"] = "POST"
+        headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization"
+    return headers
+
+# %% Exercise 12.1 wrong: both answers readable: the POST itself gets no CORS headers (preflight only)
+def cors_headers(origin, allowed_origin, preflight):
+    if origin != allowed_origin or not preflight:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin",
+            "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "Content-Type, Authorization"}
+
+# %% Exercise 12.2 correct: split on blank lines after normalising line endings (a last lone CR at the end)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
   const reader = response.body.getReader();
   const utf8 = new TextDecoder("utf-8");
   let text = "";
-  for (;;) {
-    const chunk = await reader.read();
-    if (chunk.done) return false;
-    text += utf8.decode(chunk.value, { stream: true });
-    // Hold back a trailing \\r: its \\n may be in the next chunk.
-    const keep = text.endsWith("\\r") ? "\\r" : "";
+  // Handles the complete events in `text`; at the end of the body a trailing \\r is a line end too.
+  const handle = (last) => {
+    // Hold back a trailing \\r while more may come: its \\n may be in the next chunk.
+    const keep = !last && text.endsWith("\\r") ? "\\r" : "";
     const body = (keep ? text.slice(0, -1) : text).replace(/\\r\\n?/g, "\\n");
     const blocks = body.split("\\n\\n");
     text = blocks.pop() + keep;
@@ -94,9 +119,16 @@ async function readTokens(response, onToken) {
       const lines = block.split("\\n").filter((l) => l.startsWith("data:"));
       if (lines.length === 0) continue;
       const data = lines.map((l) => l.slice(l.startsWith("data: ") ? 6 : 5)).join("\\n");
-      if (data === "[DONE]") { reader.cancel(); return true; }
+      if (data === "[DONE]") return true;
       onToken(JSON.parse(data).token);
     }
+    return false;
+  };
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk.done) return handle(true);
+    text += utf8.decode(chunk.value, { stream: true });
+    if (handle(false)) { reader.cancel(); return true; }
   }
 }
 """
@@ -139,7 +171,7 @@ const readTokens = async (response, onToken) => {
 };
 """
 
-# %% Exercise 12.2 wrong: decodes each chunk on its own (a character cut in two becomes U+FFFD)
+# %% Exercise 12.2 wrong: chunks cut in a character: decodes each chunk alone (half a character is U+FFFD)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
   const reader = response.body.getReader();
@@ -161,7 +193,7 @@ async function readTokens(response, onToken) {
 }
 """
 
-# %% Exercise 12.2 wrong: treats every chunk as whole events (a chunk may end mid-event)
+# %% Exercise 12.2 wrong: chunks cut anywhere: treats every chunk as whole events (a chunk may end mid-event)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
   const reader = response.body.getReader();
@@ -180,7 +212,7 @@ async function readTokens(response, onToken) {
 }
 """
 
-# %% Exercise 12.2 wrong: normalises CRLF chunk by chunk, so a CR and its LF in two chunks make a blank line
+# %% Exercise 12.2 wrong: cut between CR and LF: normalises CRLF chunk by chunk (a split CRLF is a blank line)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
   const reader = response.body.getReader();
@@ -202,7 +234,98 @@ async function readTokens(response, onToken) {
 }
 """
 
-# %% Exercise 12.2 wrong: reads to the end of the body and ignores [DONE] (hangs when the connection stays open)
+# %% Exercise 12.2 wrong: lines end in \r too: splits lines on \r?\n only (reads nothing from a bare-CR stream)
+READ_TOKENS_JS = """
+async function readTokens(response, onToken) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let data = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return false;
+    buffer += decoder.decode(value, { stream: true });
+    const lines = buffer.split(/\\r?\\n/);
+    buffer = lines.pop();
+    for (const line of lines) {
+      if (line === "") {
+        const text = data.join("\\n");
+        data = [];
+        if (text === "[DONE]") { await reader.cancel(); return true; }
+        if (text !== "") onToken(JSON.parse(text).token);
+      } else if (line.startsWith("data:")) {
+        data.push(line.slice(5).replace(/^ /, ""));
+      }
+    }
+  }
+}
+"""
+
+# %% Exercise 12.2 wrong: comments ignored: every line's text after its first colon taken as data
+READ_TOKENS_JS = """
+async function readTokens(response, onToken) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let data = [];
+  let afterCR = false;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return false;
+    let piece = decoder.decode(value, { stream: true });
+    if (afterCR && piece !== "") { afterCR = false; if (piece[0] === "\\n") piece = piece.slice(1); }
+    buffer += piece;
+    let match;
+    while ((match = /\\r\\n|\\n|\\r/.exec(buffer)) !== null) {
+      if (match[0] === "\\r" && match.index === buffer.length - 1) afterCR = true;
+      const line = buffer.slice(0, match.index);
+      buffer = buffer.slice(match.index + match[0].length);
+      if (line === "") {
+        const text = data.join("\\n");
+        data = [];
+        if (text === "[DONE]") { await reader.cancel(); return true; }
+        if (text !== "") onToken(JSON.parse(text).token);
+      } else {
+        data.push(line.slice(line.indexOf(":") + 1).replace(/^ /, ""));
+      }
+    }
+  }
+}
+"""
+
+# %% Exercise 12.2 wrong: several data lines: keeps only the last data line of an event
+READ_TOKENS_JS = """
+async function readTokens(response, onToken) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let data = null;
+  let afterCR = false;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return false;
+    let piece = decoder.decode(value, { stream: true });
+    if (afterCR && piece !== "") { afterCR = false; if (piece[0] === "\\n") piece = piece.slice(1); }
+    buffer += piece;
+    let match;
+    while ((match = /\\r\\n|\\n|\\r/.exec(buffer)) !== null) {
+      if (match[0] === "\\r" && match.index === buffer.length - 1) afterCR = true;
+      const line = buffer.slice(0, match.index);
+      buffer = buffer.slice(match.index + match[0].length);
+      if (line === "") {
+        const text = data;
+        data = null;
+        if (text === "[DONE]") { await reader.cancel(); return true; }
+        if (text !== null) onToken(JSON.parse(text).token);
+      } else if (line.startsWith("data:")) {
+        data = line.slice(5).replace(/^ /, "");
+      }
+    }
+  }
+}
+"""
+
+# %% Exercise 12.2 wrong: stops at [DONE]: reads to the body's end, ignoring [DONE] (hangs on an open connection)
 READ_TOKENS_JS = """
 async function readTokens(response, onToken) {
   const text = (await response.text()).replace(/\\r\\n?/g, "\\n");

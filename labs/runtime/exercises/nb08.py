@@ -136,6 +136,18 @@ def check_8_2(answer: Answer) -> None:
 
 # ------------------------------------------------------------------ 8.3
 
+def _kit_imports(source: str) -> set[str]:
+    """The kit's modules (``labs...``) that the cell imports, read from its source."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+            [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+        found |= {name for name in names if name == "labs" or name.startswith("labs.")}
+    return found
+
+
 def _standard(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
@@ -151,6 +163,9 @@ def _standard(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 ])
 def check_8_3(answer: Answer) -> None:
     sign = answer.function("standard_webhooks_signature")
+    borrowed = sorted(_kit_imports(answer.source))
+    assert not borrowed, (f"your cell imports {', '.join(borrowed)}: the exercise is to compute the signature "
+                          "yourself, with base64, hmac and hashlib")
     vector = ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330,
               b'{"test": 2432232314}')
     got = sign(*vector)

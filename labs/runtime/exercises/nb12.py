@@ -166,10 +166,11 @@ def _token_stream(tokens: list[str], ending: str, done: bool, rng: random.Random
 
 
 def _hard_cuts(raw: bytes, rng: random.Random) -> list[int]:
-    """Cut points inside UTF-8 characters, between every CR and its LF, and elsewhere at random."""
+    """Cut points inside UTF-8 characters, after every CR (between it and its LF, if it has one),
+    and elsewhere at random."""
     inside = [i for i in range(1, len(raw)) if raw[i] & 0xC0 == 0x80]
-    crlf = [i + 1 for i in range(len(raw) - 1) if raw[i:i + 2] == b"\r\n"]
-    points = rng.sample(inside, min(len(inside), 8)) + crlf
+    after_cr = [i + 1 for i in range(len(raw) - 1) if raw[i:i + 1] == b"\r"]
+    points = rng.sample(inside, min(len(inside), 8)) + after_cr
     return sorted(set(points + [rng.randrange(1, len(raw)) for _ in range(8)]))
 
 
@@ -232,14 +233,18 @@ def _js_cases(rng: random.Random) -> list[tuple[str, list[list[int]], bool, list
     crlf = _token_stream(crlf_tokens, "\r\n", True, rng)
     cases.append(("a CRLF stream cut inside UTF-8 characters and between CR and LF", _cut(crlf, _hard_cuts(crlf, rng)),
                   False, crlf_tokens, True))
-    for _ in range(3):
-        raw = _token_stream(tokens, rng.choice(["\n", "\r\n"]), True, rng)
+    cr_tokens = _tokens(rng, rng.randint(6, 10))
+    cr = _token_stream(cr_tokens, "\r", True, rng)
+    cases.append(("a stream whose lines end in a bare CR (\\r), cut after every CR and at random places",
+                  _cut(cr, _hard_cuts(cr, rng)), False, cr_tokens, True))
+    for ending in rng.sample(["\n", "\r\n", "\r"], 3):
+        raw = _token_stream(tokens, ending, True, rng)
         cases.append(("a stream cut at random places", _cut(raw, _hard_cuts(raw, rng)), False, tokens, True))
     held = _token_stream(tokens, "\n", True, rng) + b"data: " + json.dumps({"token": "after DONE"}).encode() + b"\n\n"
     cases.append(("a stream whose connection stays open after [DONE]", _cut(held, _hard_cuts(held, rng)), True,
                   tokens, True))
     short = tokens[:rng.randint(2, 4)]
-    cut_short = _token_stream(short, "\n", False, rng)
+    cut_short = _token_stream(short, rng.choice(["\n", "\r\n", "\r"]), False, rng)
     cases.append(("a stream that ends without [DONE]", _cut(cut_short, _hard_cuts(cut_short, rng)), False, short,
                   False))
     return cases
