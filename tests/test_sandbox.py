@@ -185,3 +185,20 @@ def test_the_bwrap_bundled_with_the_venv_makes_the_same_sandbox(monkeypatch):
                              "    print(e.errno)\nprint(len([p for p in os.listdir('/proc') if p.isdigit()]))\n")
     errno_said, processes = run.stdout.split()
     assert errno_said == "30" and int(processes) <= 3, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("preloaded", [False, True], ids=["started-from-scratch", "forked"])
+def test_an_answer_reaches_its_own_checks_loopback_not_the_machines(bwrap, preloaded):
+    from labs.runtime.exercises.judge import judge
+
+    if not sandbox.private_network_possible():
+        pytest.fail("this machine cannot give a check a network of its own") if IN_CI else pytest.skip("no netns")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        source = ("# Exercise 0.1\nimport socket\ntry:\n"
+                  f"    socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    outcome = 'reached'\n"
+                  "except OSError as e:\n    outcome = type(e).__name__\nraise ValueError(outcome)\n")
+        verdict = judge("0.1", source, timeout=15, preloaded=preloaded)
+    assert "ConnectionRefusedError" in verdict.reason, verdict

@@ -281,6 +281,15 @@ def private_network() -> bool:
     return True
 
 
+def private_network_possible() -> bool:
+    """Whether :func:`private_network` works on this machine (tried in a throwaway child)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if private_network() else 1)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 def _write(path: str, text: str) -> None:
     with open(path, "w") as file:
         file.write(text)
