@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["mount_blueprint", "url_rules", "view_owners", "new", "throw", "spy_install", "spy_arm", "spy_report"]
+__all__ = ["mount_blueprint", "url_rules", "view_owners", "new", "throw", "call_keeping", "socketio_client",
+           "spy_install", "spy_arm", "spy_report"]
 
 namespace: dict[str, Any] = {}  # the answer's cell's names (set by the host when the cell runs)
 
@@ -43,6 +44,28 @@ def throw(generator: Any, exception_name: str, message: str) -> Any:
     if not (isinstance(cls, type) and issubclass(cls, Exception)):
         raise ValueError(f"{exception_name} is not a builtin exception")
     return generator.throw(cls(message))
+
+
+class Kept:
+    """A call's ``result`` and the ``args`` it was given, kept here for the check to read later
+    (an inbox the answer's handlers go on filling after the call returned)."""
+
+    def __init__(self, result: Any, args: tuple) -> None:
+        self.result, self.args = result, args
+
+
+def call_keeping(function: Any, *args: Any) -> Kept:
+    """``function(*args)``, with its arguments kept where the answer can still change them."""
+    return Kept(function(*args), args)
+
+
+def socketio_client(url: str) -> Any:
+    """A ``socketio.Client`` (no reconnection) connected to ``url`` over WebSocket, to hand to the answer."""
+    import socketio
+
+    client = socketio.Client(reconnection=False)
+    client.connect(url, transports=["websocket"], wait_timeout=10)
+    return client
 
 
 def mount_blueprint(blueprint: Any, url_prefix: str, app_name: str = "exercise") -> Any:

@@ -12,6 +12,7 @@ import socket
 from urllib.parse import urlsplit
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.remote import RemoteObject, _type_name
 from labs.runtime.exercises.support import lab_in_thread, random_text, run_with_limit
 from labs.runtime.processes import wait_until
 
@@ -77,35 +78,35 @@ def check_7_1(answer: Answer) -> None:
 ])
 def check_7_2(answer: Answer) -> None:
     notification_client = answer.function("notification_client")
-    import socketio
 
     with lab_in_thread("websockets") as lab:
-        inbox: list = []
-        try:
-            client = run_with_limit(notification_client, lab.url, inbox, limit=15, late=(
+        try:  # the inbox stays on the answer's side, where its handler fills it: read it from there
+            kept = run_with_limit(answer.inside, "call_keeping", notification_client, lab.url, [], limit=15, late=(
                 "notification_client had not returned 15 s after it was called: connect and return"))
-        except socketio.exceptions.ConnectionError as exc:
+        except ConnectionError as exc:  # socketio's ConnectionError, as it comes back from the answer
             if "400" in str(exc):
                 raise AssertionError(
                     f"the lab refused your connection ({exc}): it accepts the WebSocket transport only, and "
                     "a client left to its defaults starts with HTTP long-polling; ask for WebSocket only "
                     "(section 2)") from None
             raise AssertionError(f"your client could not connect to the lab: {exc}") from None
+        client, inbox = kept.result, lambda: kept.args[1]
+        is_client = isinstance(client, RemoteObject) and client.is_a("socketio.client.Client")
         try:
-            assert isinstance(client, socketio.Client), \
-                f"return the socketio.Client you connected, not {type(client).__name__}"
+            assert is_client, f"return the socketio.Client you connected, not {_type_name(client)}"
             assert client.connected, "connect the client before returning it"
             assert client.transport() == "websocket", \
                 f"the client is connected over {client.transport()!r}; use the WebSocket transport only"
             texts = [random_text(), random_text()]
             for text in texts:
                 lab.publish(text)
-            if not wait_until(lambda: len(inbox) >= 2, 4, interval=0.02):
-                assert inbox, "two notifications were published and nothing reached inbox: " \
-                              "register a handler for the event 'notify'"
-            assert inbox == texts, f"inbox should hold the two messages, {texts!r}; it holds {inbox!r}"
+            if not wait_until(lambda: len(inbox()) >= 2, 4, interval=0.02):
+                assert inbox(), "two notifications were published and nothing reached inbox: " \
+                                "register a handler for the event 'notify'"
+            got = inbox()
+            assert got == texts, f"inbox should hold the two messages, {texts!r}; it holds {got!r}"
         finally:
-            if callable(getattr(client, "disconnect", None)):
+            if is_client:
                 client.disconnect()
 
 
@@ -138,7 +139,7 @@ def check_7_3(answer: Answer) -> None:
     clients = []
     with lab_in_thread("websockets") as lab:
         try:
-            speaker, _ = _client(lab.url)
+            speaker = answer.inside("socketio_client", lab.url)  # made where the answer runs
             member, member_inbox = _client(lab.url)
             outsider, outsider_inbox = _client(lab.url)
             clients += [speaker, member, outsider]

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.remote import AnswerGone, AnswerTimeout
 from labs.runtime.exercises.support import browser_for_check, serve_wsgi
 from labs.runtime.sse import EventStreamDecoder
 
@@ -291,11 +292,12 @@ def check_12_2(answer: Answer) -> None:
 class _Model:
     """A model that writes tokens into a queue from its own thread, until told to stop."""
 
-    def __init__(self, tokens: list[str], stop: threading.Event, *, gap: float, pause_after: int | None = None,
+    def __init__(self, answer: Answer, tokens: list[str], *, gap: float, pause_after: int | None = None,
                  pause: float = 0.0) -> None:
-        self.tokens, self.stop, self.gap = tokens, stop, gap
+        self.tokens, self.gap = tokens, gap
         self.pause_after, self.pause = pause_after, pause
-        self.queue: queue.Queue = queue.Queue()
+        # the queue and the event live where the answer runs (it gets them as they are); here, proxies
+        self.stop, self.queue = answer.inside("new", "threading.Event"), answer.inside("new", "queue.Queue")
         self.produced = 0
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -303,12 +305,15 @@ class _Model:
         return self.stop.wait(seconds)  # True: told to stop
 
     def _run(self) -> None:
-        for index, token in enumerate(self.tokens):
-            if self._wait(self.gap if index != self.pause_after else self.pause):
-                return
-            self.queue.put(token)
-            self.produced += 1
-        self.queue.put(None)  # the end of the answer
+        try:
+            for index, token in enumerate(self.tokens):
+                if self._wait(self.gap if index != self.pause_after else self.pause):
+                    return
+                self.queue.put(token)
+                self.produced += 1
+            self.queue.put(None)  # the end of the answer
+        except (AnswerGone, AnswerTimeout):
+            return  # the check is over and the answer's process with it: nobody reads the model any more
 
 
 def _stream_app(token_events: Callable, models: queue.Queue):
@@ -376,14 +381,15 @@ def _stopped_within(stop: threading.Event, seconds: float) -> float | None:
 ])
 def check_12_3(answer: Answer) -> None:
     token_events = answer.function("token_events")
-    probe = token_events(queue.Queue(), threading.Event())  # here, not in the server: a stub's error counts
+    tokens, stop = answer.inside("new", "queue.Queue"), answer.inside("new", "threading.Event")
+    probe = token_events(tokens, stop)  # here, not in the server: a stub's error counts
     if hasattr(probe, "close"):
         probe.close()
     rng = random.Random()
     models: queue.Queue = queue.Queue()
     with serve_wsgi(_stream_app(token_events, models)) as url:
         whole = _tokens(rng, rng.randint(4, 7))
-        model = _Model(whole, threading.Event(), gap=0.01)
+        model = _Model(answer, whole, gap=0.01)
         models.put(model)
         sock, reader = _open(url)
         got, done = _read_tokens(reader, None, time.monotonic() + 10)
@@ -392,12 +398,12 @@ def check_12_3(answer: Answer) -> None:
         assert done, "a complete answer ends with `data: [DONE]`"
         assert _stopped_within(model.stop, 2) is not None, "set `stop` when the answer is complete too"
         for pause in (None, 5.0):
-            _check_hang_up(url, models, rng, pause)
+            _check_hang_up(answer, url, models, rng, pause)
 
 
-def _check_hang_up(url: str, models: queue.Queue, rng: random.Random, pause: float | None) -> None:
+def _check_hang_up(answer: Answer, url: str, models: queue.Queue, rng: random.Random, pause: float | None) -> None:
     read = rng.randint(2, 4)
-    model = _Model(_tokens(rng, 400), threading.Event(), gap=0.02, pause_after=read if pause else None,
+    model = _Model(answer, _tokens(rng, 400), gap=0.02, pause_after=read if pause else None,
                    pause=pause or 0.0)
     models.put(model)
     sock, reader = _open(url)
