@@ -58,6 +58,8 @@ def encode(value: Any, make_ref: Callable[[Any], Ref] | None = None, depth: int 
     to_ref = getattr(kind, "__channel_ref__", None)  # an object of the other side, going home
     if to_ref is not None and make_ref is None:
         return encode(to_ref(value))
+    if make_ref is not None and getattr(kind, "__channel_by_reference__", False):
+        return encode(make_ref(value))  # a set of the kit's that a check watches (4.2): shared, not copied
     if kind is float:
         return value if math.isfinite(value) else {"$f": repr(value)}
     if isinstance(value, Ref):

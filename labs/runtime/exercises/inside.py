@@ -9,10 +9,12 @@ says: as data, never as a verdict. Only the functions named in ``__all__`` can b
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from types import CodeType
 from typing import Any
 
-__all__ = ["mount_blueprint", "url_rules", "view_owners", "new", "throw", "call_keeping", "socketio_client",
-           "spy_install", "spy_arm", "spy_report"]
+__all__ = ["mount_blueprint", "url_rules", "view_owners", "flask_sse_views", "new", "throw", "call_keeping",
+           "socketio_client", "spy_install", "spy_arm", "spy_report"]
 
 namespace: dict[str, Any] = {}  # the answer's cell's names (set by the host when the cell runs)
 
@@ -172,3 +174,40 @@ def spy_arm(expected: str | None, received: str | None, flip: bool) -> None:
 
 def spy_report() -> tuple[list, list]:
     return _spy[0].calls, _spy[0].all_calls
+
+
+def flask_sse_views(app: Any) -> dict[str, str]:
+    """Endpoint -> "blueprint" for a view of a mounted flask-sse Blueprint, "uses" for a view that
+    calls flask-sse's ``stream``/``messages``, "" for any other (4.4: /manual-stream is the student's own)."""
+    import inspect
+
+    import flask_sse
+
+    found = {}
+    for endpoint, view in app.view_functions.items():
+        if isinstance(getattr(view, "__self__", None), flask_sse.ServerSentEventsBlueprint):
+            found[endpoint] = "blueprint"
+        else:
+            found[endpoint] = "uses" if _streams_with_flask_sse(inspect.unwrap(view), flask_sse) else ""
+    return found
+
+
+def _code_objects(code: Any) -> Iterator[Any]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _code_objects(const)
+
+
+def _streams_with_flask_sse(view: Any, flask_sse: Any) -> bool:
+    """Whether a view is flask-sse's own stream, or calls its ``stream``/``messages``."""
+    if isinstance(getattr(view, "__self__", None), flask_sse.ServerSentEventsBlueprint):
+        return True
+    code = getattr(view, "__code__", None)
+    if code is None:
+        return False
+    names = set().union(*(c.co_names for c in _code_objects(code)))
+    scope = getattr(view, "__globals__", {})
+    uses_it = any(isinstance(scope.get(n), flask_sse.ServerSentEventsBlueprint) or scope.get(n) is flask_sse
+                  for n in names)
+    return uses_it and bool(names & {"stream", "messages"})

@@ -107,7 +107,7 @@ def check_2_2(answer: Answer) -> None:
     payloads[0] = {"message": _text()}
     for payload in payloads:
         event = _event_for(payload)
-        got = message_of(event)
+        got = message_of(answer.inside("new", "labs.runtime.client.Event", event.type, event.data, event.id))
         assert got == payload["message"], (
             f"for an event whose data is {event.data!r} you returned {got!r}; "
             f"its message is {payload['message']!r}")

@@ -8,20 +8,18 @@ cell *is* ``app.py`` (run here as ``python app.py``, with a private Redis), and 
 from __future__ import annotations
 
 import ast
-import inspect
 import json
-import queue
 import random
 import re
 import secrets
 import threading
 import time
-import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from labs.runtime.exercises import Answer, exercise
+from labs.runtime.exercises.remote import RemoteObject
 from labs.runtime.exercises.support import browser_for_check, random_text, run_with_limit, serve_wsgi
 from labs.runtime.sse import Event, EventStreamDecoder, decode
 
@@ -155,7 +153,10 @@ def check_4_1(answer: Answer) -> None:
 # ------------------------------------------------------------------ 4.2
 
 class _GuardedSet(set):
-    """A set that notes every change made while ``lock`` is not held."""
+    """A set that notes every change made while ``lock`` is not held (made on the answer's side,
+    where it stays: the check holds a proxy, not a copy)."""
+
+    __channel_by_reference__ = True
 
     def __init__(self, lock: threading.Lock) -> None:
         super().__init__()
@@ -194,9 +195,10 @@ def _stream_events(stream: Any, count: int, late: str) -> list[Event]:
     return events
 
 
-def _assert_locked(subscribers: _GuardedSet) -> None:
-    assert not subscribers.unguarded, (
-        f"your stream changed `subscribers` ({subscribers.unguarded[0]}) without holding `lock`: a publisher "
+def _assert_locked(subscribers: Any) -> None:
+    unguarded = subscribers.unguarded  # a _GuardedSet on the answer's side: its list, read through the proxy
+    assert not unguarded, (
+        f"your stream changed `subscribers` ({unguarded[0]}) without holding `lock`: a publisher "
         "looping over the set in another thread could then fail or miss a reader")
 
 
@@ -224,8 +226,8 @@ def _end_with(stream: Any, how: str, action) -> None:
 def check_4_2(answer: Answer) -> None:
     notify_stream = answer.function("notify_stream")
     rng = random.Random()
-    lock = threading.Lock()
-    subscribers = _GuardedSet(lock)
+    lock = answer.inside("new", "threading.Lock")
+    subscribers = answer.inside("new", "labs.runtime.exercises.nb04._GuardedSet", lock)
     stream = notify_stream(subscribers, lock)
     assert all(hasattr(stream, name) for name in ("__next__", "close", "throw")), (
         f"notify_stream should be a generator (a function that yields); calling it returned {stream!r}")
@@ -241,7 +243,7 @@ def check_4_2(answer: Answer) -> None:
     other = notify_stream(subscribers, lock)
     _advance(other, "a second stream had not yielded its first chunk 3 s after it started")
     assert len(subscribers) == 2, "a second stream should register a queue of its own, beside the first one's"
-    (theirs,) = [q for q in subscribers if q is not mine]
+    (theirs,) = [q for q in subscribers if q != mine]
 
     texts = [random_text(rng), _multi_line(rng)]
     for text in texts:
@@ -263,7 +265,7 @@ def check_4_2(answer: Answer) -> None:
         "after close() (what the server calls when the reader hangs up), the stream's queue should be gone "
         f"from `subscribers`; it still holds {len(subscribers)} queues, yours included")
     _end_with(other, "a failed write (BrokenPipeError raised at its yield)",
-              lambda: other.throw(BrokenPipeError("the reader is gone")))
+              lambda: answer.inside("throw", other, "BrokenPipeError", "the reader is gone"))
     assert not subscribers, ("after a failed write (BrokenPipeError raised at the yield), the stream's queue "
                              "should be gone from `subscribers` too")
     _assert_locked(subscribers)
@@ -290,7 +292,7 @@ def _one_notify(chunk: Any, call: str, text: str) -> None:
 def check_4_3(answer: Answer) -> None:
     next_chunk = answer.function("next_chunk")
     rng = random.Random()
-    q: queue.Queue = queue.Queue()
+    q = answer.inside("new", "queue.Queue")
     wait = round(rng.uniform(0.25, 0.4), 2)
     call = f"next_chunk(empty queue, {wait})"
     started = time.monotonic()
@@ -343,52 +345,24 @@ def _stubs_left(source: str, total: int) -> None:
 
 
 def _flask_app(answer: Answer):
-    from flask import Flask
-
-    apps = [value for value in answer.namespace.values() if isinstance(value, Flask)]
+    apps = [value for value in map(answer.get, answer.names())
+            if isinstance(value, RemoteObject) and value.is_a("flask.app.Flask")]
     assert len(apps) == 1, f"your file should make one Flask app (app = Flask(__name__)); it makes {len(apps)}"
     return apps[0]
 
 
-def _code_objects(code: types.CodeType) -> Iterator[types.CodeType]:
-    yield code
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            yield from _code_objects(const)
-
-
-def _streams_with_flask_sse(view) -> bool:
-    """Whether a view is flask-sse's own stream, or calls its ``stream``/``messages``."""
-    import flask_sse
-
-    view = inspect.unwrap(view)
-    if isinstance(getattr(view, "__self__", None), flask_sse.ServerSentEventsBlueprint):
-        return True
-    code = getattr(view, "__code__", None)
-    if code is None:
-        return False
-    names = set().union(*(c.co_names for c in _code_objects(code)))
-    scope = getattr(view, "__globals__", {})
-    uses_it = any(isinstance(scope.get(n), flask_sse.ServerSentEventsBlueprint) or scope.get(n) is flask_sse
-                  for n in names)
-    return uses_it and bool(names & {"stream", "messages"})
-
-
-def _check_routes(app) -> None:
-    import flask_sse
-
-    rules = list(app.url_map.iter_rules())
-    views = app.view_functions
-    mounted = [r.rule for r in rules if isinstance(
-        getattr(views.get(r.endpoint), "__self__", None), flask_sse.ServerSentEventsBlueprint)]
+def _check_routes(answer: Answer, app) -> None:
+    rules = [(rule, endpoint, set(methods)) for rule, endpoint, methods in answer.inside("url_rules", app)]
+    uses = answer.inside("flask_sse_views", app)  # endpoint -> "blueprint", "uses" or ""
+    mounted = [rule for rule, endpoint, _ in rules if uses.get(endpoint) == "blueprint"]
     assert mounted, "register flask-sse's Blueprint (`sse`) on your app, as the notes do"
     assert "/stream" in mounted, f"flask-sse's Blueprint answers at {mounted[0]}; mount it at /stream"
-    by_path = {r.rule: r for r in rules}
+    by_path = {rule: (endpoint, methods) for rule, endpoint, methods in rules}
     send = by_path.get("/send_notification")
-    assert send is not None and "POST" in send.methods, "your app needs a route POST /send_notification"
+    assert send is not None and "POST" in send[1], "your app needs a route POST /send_notification"
     manual = by_path.get("/manual-stream")
-    assert manual is not None and "GET" in manual.methods, "your app needs a route GET /manual-stream"
-    assert not _streams_with_flask_sse(views[manual.endpoint]), (
+    assert manual is not None and "GET" in manual[1], "your app needs a route GET /manual-stream"
+    assert not uses.get(manual[0]), (
         "GET /manual-stream should stream without flask-sse: a Response built from a generator of your own "
         "(it uses flask-sse's stream/messages)")
 
@@ -601,7 +575,7 @@ def check_4_4(answer: Answer) -> None:
     from labs.runtime.redis_server import RedisServer
 
     _stubs_left(answer.source, _STUBS_4_4)
-    _check_routes(_flask_app(answer))
+    _check_routes(answer, _flask_app(answer))
     rng = random.Random()
     with RedisServer(private=True) as redis_server:
         watch = _ChannelWatch(redis_server)
