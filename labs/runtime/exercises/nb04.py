@@ -229,7 +229,7 @@ def check_4_2(answer: Answer) -> None:
     lock = answer.inside("new", "threading.Lock")
     subscribers = answer.inside("new", "labs.runtime.exercises.nb04._GuardedSet", lock)
     stream = notify_stream(subscribers, lock)
-    assert all(hasattr(stream, name) for name in ("__next__", "close", "throw")), (
+    assert isinstance(stream, RemoteObject) and stream.is_a("builtins.generator"), (
         f"notify_stream should be a generator (a function that yields); calling it returned {stream!r}")
     first = _as_text(_advance(stream, "your stream had not yielded its first chunk 3 s after it started: yield "
                                       "the ': connected' comment before waiting for a message"), "the first chunk")
