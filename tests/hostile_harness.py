@@ -276,7 +276,7 @@ def grade(kit: Kit, submissions: str, *args: str, limit: float, extra_env: dict[
     if kit.uid is not None:
         for path in [work, *work.rglob("*")]:
             os.lchown(path, kit.uid, kit.uid)
-    mark = uuid.uuid4().hex
+    mark, before = uuid.uuid4().hex, descendants(os.getpid(), process_table())
     command = kit.command(str(kit.python), "-m", "labs", "grade", "--junitxml", str(junit), *args, "class")
     started = time.monotonic()
     with open(work / "stdout", "wb") as out, open(work / "stderr", "wb") as err:
@@ -303,6 +303,9 @@ def grade(kit: Kit, submissions: str, *args: str, limit: float, extra_env: dict[
     left: dict[int, str] = {}
     for _ in range(15):  # a judge killed a moment ago may take a moment to go
         left = leftovers(kit.base, {mark})
+        table = process_table()
+        left.update({pid: _read(f"/proc/{pid}/cmdline").replace(b"\0", b" ").decode(errors="replace")
+                     for pid in descendants(os.getpid(), table) - before if table[pid][0] != "Z"})
         if not left:
             break
         time.sleep(0.2)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sysconfig
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ from hostile_harness import NOBODY, Graded, Kit, changes, grade, kill, leftovers
 
 from labs.runtime.exercises.notebooks import exercise_cells
 from tools import solutions
+
+# The whole file grades in one module fixture: five runs per user (about 20-30 s each with the
+# new judge; today's judge can hang on an attack until the harness's 75 s limit).
+pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parent.parent
 WELCOME = ROOT / "notebooks" / "00_welcome_and_setup.ipynb"
@@ -265,39 +270,42 @@ if os.fork() == 0:
             time.sleep(0.05)
     os._exit(0)
 ''' + STUB,
-    # 11. A fork bomb: 2**10 processes if nothing stops it (each child execs `sleep` at once,
-    #     to spare the machine its memory).
+    # 11. A fork bomb: sixteen forkers of 128 processes each (about 2,060) if nothing stops it;
+    #     each child execs `sleep` at once, to spare the machine its memory.
     "11_fork_bomb": r'''import os
 import time
 
-first = os.getpid()
-for _ in range(10):
+for _ in range(4):
     try:
         os.fork()
     except OSError:
         break
-if os.getpid() != first:
-    os.execv("/bin/sleep", ["sleep", "30"])
+for _ in range(128):
+    try:
+        if os.fork() == 0:
+            os.execv("/bin/sleep", ["sleep", "30"])
+    except OSError:
+        break
 time.sleep(30)
 ''' + STUB,
-    # 12. Two gibibytes, every page touched, held for two seconds.
+    # 12. Two gibibytes, every page touched, held for four seconds.
     "12_two_gib": r'''import time
 
 hoard = b"x" * (2 << 30)
-time.sleep(2)
+time.sleep(4)
 ''' + STUB,
 }
 
-# The order of grading (the folders sort so): honest classmates first, then the attacks on the
-# verdict, the attacks on resources, the poisoning (which kills the fork server), the stopped
-# fork server and the daemon, with classmates after each group, so their rows show what an
-# attack did to the others.
+# The order of grading (the folders sort so): honest classmates first, then the attacks on
+# resources (their peaks are measured before anything else can end them), the attacks on the
+# verdict, the poisoning (which kills the fork server), the stopped fork server and the daemon,
+# with classmates after each group, so their rows show what an attack did to the others.
 ORDER = [
     "classmate_solved_first", "classmate_unsolved_first",
+    "11_fork_bomb", "12_two_gib", "09_gib_to_stderr",
     "01_modules_by_getattr", "02_check_code_replaced", "03_nonce_from_proc_self_mem", "04_trusted_filename",
     "05_signal_handler_frame", "06_seeded_random",
-    "09_gib_to_stderr", "11_fork_bomb", "12_two_gib",
-    "classmate_solved_after_resources", "classmate_unsolved_after_resources",
+    "classmate_solved_middle", "classmate_unsolved_middle",
     "07a_pyc_of_the_check", "07b_pth_in_the_venv",
     "classmate_solved_after_poisoning", "classmate_unsolved_after_poisoning",
     "08_fork_server_stopped", "10_setsid_daemon",
@@ -346,7 +354,7 @@ def venv_problem(kit: Kit) -> str | None:
     """Why the copy's venv cannot run the kit as its user (None when it can)."""
     import subprocess
 
-    probe = ("import labs, flask, requests, psutil, nbformat; "
+    probe = ("import labs, flask, requests; "
              f"assert labs.__file__.startswith({str(kit.kit)!r}), labs.__file__")
     run = subprocess.run(kit.command(str(kit.python), "-c", probe), capture_output=True, text=True,
                          env=kit.environment("probe"), cwd=kit.base / "work", timeout=120)
@@ -370,6 +378,9 @@ def runs(request):
     user, uid = request.param, USERS[request.param]
     require(user_problem(uid))
     base = Path(tempfile.mkdtemp(prefix=f"sse-kit-hostile-{user}-"))
+    os.chmod(base, 0o755)  # the grading user goes through it to its own folder, run/
+    purelib = sysconfig.get_paths()["purelib"]  # this checkout's venv, which the copy's venv links to
+    checkout_site = set(os.listdir(purelib))
     kit, graded = make_kit(base / "run", uid), []
     try:
         require(venv_problem(kit))
@@ -387,6 +398,8 @@ def runs(request):
         kit_changes["the hostile run"] = changes(before, tree_digest(kit.kit))
         second = grade(kit, "classmates", *options, limit=60)  # what the hostile run left still runs
         kit_changes["the run after it"] = changes(before, tree_digest(kit.kit))
+        kit_changes["(this checkout's own site-packages)"] = [
+            f"now holds {name}" for name in sorted(set(os.listdir(purelib)) ^ checkout_site)]
         graded = [baseline, hostile, second]
         kill(leftovers(kit.base, {run.mark for run in graded}))
         without = grade(kit, "classmates", "--require-sandbox", *options, limit=60,
