@@ -9,7 +9,8 @@
   started it dies (``--die-with-parent``), the kernel kills everything left in it, ``setsid``
   daemons included;
 - **limits**: CPU seconds, address space, file size (``setrlimit``), and processes: a ``pids``
-  cgroup where we may make one (root), else ``RLIMIT_NPROC`` (which does not bind root);
+  cgroup where we may make one (root), else ``RLIMIT_NPROC`` set inside the sandbox's user
+  namespace (unprivileged), where it counts the answer's processes only;
 - the **network** of the check that started it. The judge's check process moves into a private
   network namespace first where it can (:func:`private_network`), so an answer reaches the
   loopback servers of its own check and nothing else.
@@ -94,7 +95,8 @@ def status() -> Status:
     if not works:
         return Status(None, f"none ({bwrap} cannot make a sandbox here: {said}; on Ubuntu 24.04 see "
                             "kernel.apparmor_restrict_unprivileged_userns)")
-    processes = "a pids cgroup" if _pids_cgroup_root() else ("RLIMIT_NPROC" if os.getuid() else "no process cap")
+    processes = "a pids cgroup" if _pids_cgroup_root() else (
+        "RLIMIT_NPROC in its user namespace" if os.getuid() and shutil.which("prlimit") else "no process cap")
     return Status(bwrap, f"{said}: read-only filesystem, private /tmp and scratch, own PID namespace, "
                          f"limits on CPU, memory, file size and processes ({processes})")
 
@@ -111,9 +113,27 @@ def command(argv: list[str], scratch: str) -> list[str]:
     bwrap = status().bwrap
     if not bwrap:
         return list(argv)
-    return [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+    kept = [arg for path in _kit_under_tmp() for arg in ("--ro-bind", path, path)]
+    prlimit = shutil.which("prlimit")
+    if os.getuid() != 0 and prlimit:
+        # Unprivileged, bwrap makes a user namespace, and since Linux 5.14 RLIMIT_NPROC set inside
+        # one counts only that namespace's processes: the answer's own, not the grader's.
+        argv = [prlimit, f"--nproc={MAX_PROCESSES}:{MAX_PROCESSES}", "--", *argv]
+    return [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *kept,
             "--bind", scratch, scratch, "--chdir", scratch, "--unshare-pid", "--unshare-ipc",
             "--unshare-uts", "--die-with-parent", "--new-session", "--", *argv]
+
+
+@functools.cache
+def _kit_under_tmp() -> tuple[str, ...]:
+    """What the answer's Python needs that lives under /tmp (a kit or venv checked out there),
+    shown read-only through the sandbox's own /tmp."""
+    import sys
+
+    candidates = {sys.prefix, sys.base_prefix, os.path.dirname(os.path.realpath(sys.executable)), *sys.path}
+    found = {os.path.realpath(path) for path in candidates if path and os.path.isdir(path)}
+    under = sorted(path for path in found if path.startswith("/tmp/"))  # never the whole of /tmp
+    return tuple(path for path in under if not any(path.startswith(other + "/") for other in under))
 
 
 def environment(env: dict[str, str] | None, scratch: str) -> dict[str, str]:
@@ -124,7 +144,7 @@ def environment(env: dict[str, str] | None, scratch: str) -> dict[str, str]:
 def limits() -> tuple[str | None, functools.partial]:
     """A new pids cgroup (or None) and the ``preexec_fn`` that puts the child under every limit."""
     cgroup = _make_cgroup()
-    return cgroup, functools.partial(_limit_self, cgroup, None if cgroup else _process_cap())
+    return cgroup, functools.partial(_limit_self, cgroup)
 
 
 def popen(argv: list[str], scratch: str, *, pass_fds: tuple[int, ...] = (), env: dict[str, str] | None = None,
@@ -152,41 +172,16 @@ def end(process: subprocess.Popen) -> None:
     remove_cgroup(getattr(process, "sse_kit_cgroup", None))
 
 
-def _limit_self(cgroup: str | None, processes: int | None) -> None:
+def _limit_self(cgroup: str | None) -> None:
     """In the child, before exec: the limits every process of the answer inherits (system
     calls only: the parent has threads, so nothing here may take a Python lock)."""
     for which, value in ((resource.RLIMIT_CPU, CPU_SECONDS), (resource.RLIMIT_AS, MEMORY_BYTES),
                          (resource.RLIMIT_FSIZE, FILE_BYTES), (resource.RLIMIT_CORE, 0)):
         resource.setrlimit(which, (value, value))
-    if processes is not None:
-        resource.setrlimit(resource.RLIMIT_NPROC, (processes, processes))
     if cgroup:
         fd = os.open(cgroup + "/cgroup.procs", os.O_WRONLY)
         os.write(fd, b"0")  # "this process"
         os.close(fd)
-
-
-def _process_cap() -> int | None:
-    """RLIMIT_NPROC for an answer where no cgroup counts its processes: it counts every process of
-    this user, so ours now plus the answer's share (root is not bound by it at all)."""
-    if os.getuid() == 0:
-        return None
-    mine = sum(_threads(pid) for pid in os.listdir("/proc") if pid.isdigit() and _owned(pid))
-    return mine + MAX_PROCESSES
-
-
-def _threads(pid: str) -> int:
-    try:
-        return len(os.listdir(f"/proc/{pid}/task"))
-    except OSError:
-        return 0
-
-
-def _owned(pid: str) -> bool:
-    try:
-        return os.stat(f"/proc/{pid}").st_uid == os.getuid()
-    except OSError:
-        return False
 
 
 @functools.cache
