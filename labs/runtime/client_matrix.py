@@ -9,10 +9,11 @@
 Each client runs in its own process (:func:`start_reader`) behind its own chaos relay
 (:mod:`labs.runtime.relay`), so a cut hits one reader's connection the way a network does.
 A run cuts every reader twice, once **before its first message** (right after the stream's
-opening ``connected`` event) and once **after** messages, each time publishing while the
-readers are away; what the clients then received is compared, message by message, with what
-the kit's own reader got straight from the lab: ``missed``, ``repeated``, and whether every
-``id`` and ``data`` is byte-identical and in order.
+opening ``connected`` event) and once **after** messages, each time with two messages
+published that the cut connection never delivers (see :func:`_cut`).  What the clients then
+received is compared, message by message, with what the kit's own reader got straight from
+the lab: ``missed``, ``repeated``, and whether every ``id`` and ``data`` is byte-identical and
+in order.
 
 The clients (:data:`CLIENTS`), as a student meets them:
 
@@ -256,7 +257,7 @@ class Result:
     missed: list[str]      # ids of messages it never got
     repeated: list[str]    # ids it got more than once
     identical: bool        # every id and data byte-identical, in order, nothing else
-    away: list[bool]       # per cut: the messages were published while it was away (else no test)
+    connections: int       # how many connections it opened (one, plus one per resumption)
     resume_seconds: list[float]  # per cut: from the cut to the first message published meanwhile
     empty_messages: int    # "message" events with empty data (httpx-sse's keep-alive quirk)
     gaps: int              # "gap" events: the server could not replay (never expected here)
@@ -285,33 +286,43 @@ def _has(ident: int):
     return lambda reader: any(e["id"] == str(ident) for e in reader.messages())
 
 
-def _cut(lab, relays: dict, how: str) -> None:
+def _cut(publish: Publisher, relays: dict, how: str) -> list[int]:
+    """Cut every reader's connection ``how``, with two messages published that it cannot get.
+
+    No race with a quick reconnect: the relays first **stall** (the readers get nothing more),
+    then the messages are published; a FIN or RST then throws away what the relays held.  For
+    a clean end the server ends every stream while the readers are stalled, the messages go
+    out to no stream, and only then do the relays pass the end on.
+    """
+    for relay in relays.values():
+        relay.stall()
     if how == "end":
-        lab.post("/disconnect_all").raise_for_status()  # every stream ends cleanly
+        publish.lab.post("/disconnect_all").raise_for_status()  # every stream ends cleanly
+        meanwhile = publish(2)
+        for relay in relays.values():
+            relay.heal()
     else:
+        meanwhile = publish(2)
         for relay in relays.values():
             relay.fault("close" if how == "fin" else "reset")
+    return meanwhile
 
 
 def _run_cuts(publish: Publisher, readers: dict[str, Reader], relays: dict, cuts: tuple[str, str], timeout: float):
-    """Cut every reader twice (see :data:`CUTS`); per client, (away, resume_seconds) per cut."""
+    """Cut every reader twice (see :data:`CUTS`); per client, the seconds from each cut to its resumption."""
     for reader in readers.values():
         if not reader.wait(lambda r: any(e["event"] == "connected" for e in r.events), timeout):
             raise TimeoutError(f"{reader.client} received no opening event; it said {reader.notes}")
-    timing: dict[str, tuple[list[bool], list[float]]] = {client: ([], []) for client in readers}
+    timing: dict[str, list[float]] = {client: [] for client in readers}
     for number, how in enumerate(cuts):
         if number:  # the second cut comes after messages: make sure each reader has them
             _wait_all(readers, publish(1)[-1], timeout)
-        seen = {client: len(relay.connections()) for client, relay in relays.items()}
-        _cut(publish.lab, relays, how)
+        meanwhile = _cut(publish, relays, how)
         cut_at = time.monotonic()
-        meanwhile = publish(2)
-        for client, relay in relays.items():  # no new connection yet: it was away while we published
-            timing[client][0].append(len(relay.connections()) == seen[client])
         for client, reader in readers.items():
             reader.wait(_has(meanwhile[0]), timeout)
             arrived = [e["at"] for e in reader.messages() if e["id"] == str(meanwhile[0])]
-            timing[client][1].append(round(arrived[0] - cut_at, 2) if arrived else float("nan"))
+            timing[client].append(round(arrived[0] - cut_at, 2) if arrived else float("nan"))
         _wait_all(readers, publish(1)[-1], timeout)  # and live again
     return timing
 
@@ -321,13 +332,13 @@ def _wait_all(readers: dict[str, Reader], ident: int, timeout: float) -> None:
         reader.wait(_has(ident), timeout)
 
 
-def _result(reader: Reader, expected: list[tuple[str, str]], cuts, away, seconds) -> Result:
+def _result(reader: Reader, relay, expected: list[tuple[str, str]], cuts, seconds) -> Result:
     got = [(e["id"], e["data"]) for e in reader.messages()]
     ids = [ident for ident, _ in got]
     return Result(client=reader.client, cuts=cuts, resumes=RESUMES[reader.client],
                   missed=[ident for ident, _ in expected if ident not in ids],
                   repeated=sorted({ident for ident in ids if ids.count(ident) > 1}, key=int),
-                  identical=got == expected, away=away, resume_seconds=seconds,
+                  identical=got == expected, connections=len(relay.connections()), resume_seconds=seconds,
                   empty_messages=sum(e["event"] == "message" and e["data"] == "" for e in reader.events),
                   gaps=sum(e["event"] == "gap" for e in reader.events), notes=list(reader.notes))
 
@@ -356,7 +367,7 @@ def run_matrix(lab, clients=CLIENTS, cuts=CUTS, timeout: float = 10.0) -> list[R
             with EventStream(lab.url + "/stream", last_event_id=str(start)) as reference:  # the replay
                 reference.wait_for(publish.ids[-1] - start, timeout, type="notify")
             expected = [(e.id, e.data) for e in reference.events if e.type == "notify"]
-            results += [_result(readers[c], expected, pair, *timing[c]) for c in clients]
+            results += [_result(readers[c], relays[c], expected, pair, timing[c]) for c in clients]
         finally:
             for thing in [*readers.values(), *relays.values()]:
                 (thing.process if isinstance(thing, Reader) else thing).stop()
