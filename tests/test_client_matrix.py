@@ -14,6 +14,7 @@ CI=true (.ci/run sets the first, and installs Debian's nodejs where missing): th
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -124,3 +125,26 @@ def test_without_node_the_npm_test_fails_where_node_is_required_and_else_skips(t
         assert run.returncode == 1 and "SSE_KIT_REQUIRE_NODE=1 (or CI=true) makes this a failure" in run.stdout
     else:
         assert run.returncode == 0 and "1 skipped" in run.stdout and "Node is not installed" in run.stdout
+
+
+PARSER_PROBE = """
+import { createParser } from "eventsource-parser";
+const events = [];
+const parser = createParser({ onEvent: (event) => events.push(event) });
+parser.feed("id: 5\\nretry: 300\\n\\ndata: x\\n\\n");  // an id in a block without data, then an event
+parser.feed("data: last\\r\\r");                          // an event ended with bare CRs, then the end
+console.log(JSON.stringify(events));
+"""
+
+
+def test_eventsource_parser_drops_the_id_of_a_block_without_data_and_holds_a_final_bare_cr(request):
+    # Why the stream opens with an event: by the spec "x" has id 5 (browsers agree); here it has none.
+    if not NODE_OK:
+        if REQUIRE_NODE:
+            pytest.fail(NODE_WHY + "; SSE_KIT_REQUIRE_NODE=1 (or CI=true) makes this a failure")
+        pytest.skip(NODE_WHY)
+    install_node_client()
+    run = subprocess.run(["node", "--input-type=module", "-e", PARSER_PROBE], cwd=client_matrix.NODE_DIR,
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == [{"data": "x"}]  # no id, and "last" never dispatched
