@@ -141,7 +141,9 @@ def test_http2_through_nginx_is_negotiated_in_the_handshake_and_trusted_with_the
             assert stream.headers["Content-Type"].startswith("text/event-stream")
             requests.post(proxy.url + "/send_notification", json={"message": "over TLS"},
                           verify=str(proxy.ca_file), timeout=5)
-            data = next(line for line in stream.iter_lines(decode_unicode=True) if line.startswith("data:"))
+            lines = stream.iter_lines(decode_unicode=True)
+            assert next(lines) == "event: connected"  # the stream's opening event (its data is {})
+            data = next(line for line in lines if line.startswith("data:") and line != "data: {}")
             assert json.loads(data.removeprefix("data:")) == {"message": "over TLS"}
 
 

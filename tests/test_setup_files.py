@@ -43,6 +43,8 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert commands[-1] == "make test"
     # ... with browser tests that fail, not skip, where Chromium is missing.
     assert commands[-2] == "export SSE_KIT_REQUIRE_BROWSER=1"
+    # ... and a client matrix that fails, not skips, where Node is missing (it installs Node).
+    assert "export SSE_KIT_REQUIRE_NODE=1" in commands and "packages+=(nodejs)" in ci
 
 
 def test_grading_workflow_runs_the_graders_command():

@@ -9,7 +9,10 @@ background while the cell (or test) goes on, and post JSON.
     stream.close()
 
 Everything is decoded by :mod:`labs.runtime.sse`, the kit's one decoder, so what ``events``
-holds is what a browser's EventSource would dispatch.
+holds is what a browser's EventSource would dispatch to a page that listens for the lab's
+events.  The one event no page listens for, the ``connected`` that opens every ``GET /stream``
+of the kit (it carries the reader's position: see :func:`labs.runtime.sse_response.opening_block`),
+is kept apart in ``opening``, so ``wait_for(1)`` waits for the first real message.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ class EventStream(BackgroundReader):
     """One stream reader running in a daemon thread.
 
     ``events`` (decoded, in order), ``raw`` (the bytes as they arrived) and ``status``
-    / ``headers`` of the response are filled in as the stream goes on.
+    / ``headers`` of the response are filled in as the stream goes on; ``opening`` is the
+    stream's opening ``connected`` event, if it sent one (not in ``events``).
     """
 
     def __init__(self, url: str, *, last_event_id: str | None = None, headers: dict | None = None,
@@ -78,6 +82,7 @@ class EventStream(BackgroundReader):
         # headers until their first event (flask-sse does this).
         self.url = url
         self.events: list[Event] = []
+        self.opening: Event | None = None
         self.raw = bytearray()
         self.status: int | None = None
         self.headers: dict[str, str] = {}
@@ -125,7 +130,7 @@ class EventStream(BackgroundReader):
                     break
                 with self._changed:
                     self.raw += chunk
-                    self.events.extend(self.decoder.feed(chunk))
+                    self._take(self.decoder.feed(chunk))
                     self._changed.notify_all()
         except BaseException as exc:  # a closed socket ends up here too
             if not self._closing:
@@ -136,6 +141,13 @@ class EventStream(BackgroundReader):
             self.ended.set()
             with self._changed:
                 self._changed.notify_all()
+
+    def _take(self, events: list[Event]) -> None:
+        for event in events:
+            if event.type == "connected" and self.opening is None and not self.events:
+                self.opening = event  # the stream's first block: the reader's position, not a message
+            else:
+                self.events.append(event)
 
     def wait_for(self, count: int = 1, timeout: float = 5.0, type: str | None = None) -> list[Event]:
         """Wait until ``count`` events (of ``type``, if given) have arrived; return them.

@@ -10,8 +10,9 @@ reader gets the same guarantees from each.  Read it top to bottom:
    messages behind instead of growing the server's memory; it resumes by
    ``Last-Event-ID``.
 2. :func:`event_stream`, the **generator**: the body of one ``GET /stream`` response.
-   It registers the queue with the broker, sends a ``retry:`` hint, replays what a
-   returning reader missed (or an explicit ``event: gap`` when it cannot: see
+   It registers the queue with the broker, opens with a ``connected`` event (the
+   ``retry:`` hint and, for a new reader, its position: see :func:`opening_block`),
+   replays what a returning reader missed (or an explicit ``event: gap`` when it cannot: see
    :mod:`labs.runtime.event_log` for the rule), then writes each message as it comes
    (``event: notify`` / ``id: N`` / ``data: {"message": ...}``), with a keep-alive
    comment after ``keepalive_seconds`` of silence (proxies close quiet connections, and
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, request
 
 from labs.runtime.event_log import Message
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.runtime.sse import encode_json_event, keep_alive
 
 if TYPE_CHECKING:
     from labs.runtime.broker import Broker
@@ -173,6 +174,26 @@ def _socket_closer(environ: dict[str, Any]):
     return close
 
 
+def opening_block(retry_ms: int, position: int | None) -> bytes:
+    """The first block of every stream: ``event: connected`` / ``id: N`` / ``retry:`` / ``data: {}``.
+
+    It says how long to wait before reconnecting and (for a new reader: ``position`` is
+    not None) where the reader stands, so that even a reader that has not received any
+    event yet sends a ``Last-Event-ID`` when it reconnects and misses nothing.  A returning
+    reader gets no ``id:`` here: it already holds its place, and the replay follows.
+
+    By the spec an ``id:`` in a block without ``data:`` is kept all the same, and browsers
+    keep it.  But npm's ``eventsource`` (its parser, ``eventsource-parser``, like others
+    written after it) forgets the ``id:`` of a block that dispatches nothing: a reader cut
+    before its first message came back without ``Last-Event-ID`` and missed what was
+    published meanwhile.  So the block carries a data line and dispatches an event,
+    ``connected``, which every client keeps the id of and no page listens to (a browser
+    drops a named event nobody listens for).  ``{}`` rather than an empty line: code that
+    ``json.loads`` every event's data does not trip over it.
+    """
+    return encode_json_event({}, event="connected", id=position, retry=retry_ms).encode()
+
+
 def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds: float, retry_ms: int,
                  streams: StreamCounter, on_cut=None,
                  farewell: Callable[[], bytes | None] | None = None) -> Iterator[bytes]:
@@ -196,11 +217,7 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
         subscriber.end_write()
 
     try:
-        # First block: how long the browser waits before reconnecting, and (for a new
-        # reader) where it stands, so that even a reader that has not received any event
-        # yet sends a Last-Event-ID when it reconnects and misses nothing.
-        yield from write(encode_event(comment="connected", retry=retry_ms,
-                                      id=replay.position if last_event_id is None else None).encode())
+        yield from write(opening_block(retry_ms, replay.position if last_event_id is None else None))
         if replay.gap is not None:
             # Say it, rather than skip it: the page can tell its user to reload.
             resume_from = replay.messages[0].id - 1 if replay.messages else replay.position

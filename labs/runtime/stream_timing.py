@@ -55,7 +55,8 @@ class TimedStream(BackgroundReader):
 
     ``accept_gzip``: send ``Accept-Encoding: gzip`` (as browsers do) and inflate the answer.
     ``reconnect``: when a connection ends, wait the stream's ``retry:`` and connect again
-    with ``Last-Event-ID``, as ``EventSource`` does.
+    with ``Last-Event-ID``, as ``EventSource`` does.  The ``connected`` event that opens each
+    of the kit's streams (no page listens for it) goes to ``openings``, not ``arrivals``.
     """
 
     def __init__(self, url: str, *, accept_gzip: bool = False, last_event_id: str | None = None,
@@ -64,6 +65,7 @@ class TimedStream(BackgroundReader):
         self.accept_gzip = accept_gzip
         self.reconnect = reconnect
         self.arrivals: list[Arrival] = []
+        self.openings: list[Arrival] = []
         self.connections: list[Connection] = []
         self.raw = bytearray()  # the decoded body, every connection's in turn
         self.wire_bytes = 0  # body bytes as they came over the wire (compressed, if gzip)
@@ -153,6 +155,7 @@ class TimedStream(BackgroundReader):
         # buffer" too, so an event without an id: field does not reset it).
         decoder.last_event_id = decoder._last_event_id_buffer = self.last_event_id or ""
         number = len(self.connections) - 1
+        first_seen = False  # has this connection's first event come?
         while True:
             chunk = response.read1(65536)  # whatever has arrived, de-chunked
             if not chunk:
@@ -165,7 +168,9 @@ class TimedStream(BackgroundReader):
                 self.wire_bytes += len(chunk)
                 self.raw += data
                 for event in decoder.feed(data):
-                    self.arrivals.append(Arrival(now, event, number))
+                    opening = event.type == "connected" and not first_seen
+                    first_seen = True
+                    (self.openings if opening else self.arrivals).append(Arrival(now, event, number))
                 self.last_event_id = decoder.last_event_id or self.last_event_id
                 self.retry_ms = decoder.retry if decoder.retry is not None else self.retry_ms
                 self._changed.notify_all()
