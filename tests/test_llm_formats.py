@@ -367,3 +367,13 @@ def test_a_failure_without_stream_is_the_vendors_server_error(lab, idle_after):
     with pytest.raises(anthropic.OverloadedError) as overloaded:
         anthropic_client(lab).messages.create(model="m", max_tokens=5, messages=user("overload")[1:])
     assert overloaded.value.status_code == 529 and overloaded.value.body["error"]["type"] == "overloaded_error"
+
+
+def test_under_gunicorn_gevent_too(lab_server):
+    served = lab_server(LAB_NAME, config={"TOKEN_INTERVAL": INTERVAL}, workers=1)
+    stream = openai_client(served).chat.completions.create(model="m", messages=user(PROMPT), max_tokens=N,
+                                                           stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert [chunk.choices[0].delta.content for chunk in chunks[1:-2]] == expected(served)
+    assert chunks[-1].usage.completion_tokens == N
+    test_a_reader_that_leaves_stops_the_generator(served, "/v1/messages")
