@@ -73,8 +73,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from labs.runtime.dead_readers import wait_acknowledged
+from labs.runtime import llm_formats
+from labs.runtime.dead_readers import connection_socket, wait_acknowledged
 from labs.runtime.errors import ApiError
 from labs.runtime.notify import parse_json_object, read_message
 from labs.runtime.sse import encode_event
@@ -286,6 +288,94 @@ def token_events(state: TokenStream, model: FakeModel, sock, line_ending: str = 
 def error_event(error: str, detail: str) -> str:
     """``event: error`` with a JSON body: how a stream that has started reports a failure."""
     return encode_event(json.dumps({"error": error, "detail": detail}, ensure_ascii=False), event="error")
+
+
+# --------------------------------------------------------------------------- three vendors' formats
+#
+# The same fake model, spoken as the APIs people call: OpenAI Chat Completions, OpenAI
+# Responses and Anthropic Messages.  Their official SDKs read it as the real thing
+# (``openai.OpenAI(base_url=LAB + "/v1", api_key="any")``, ``anthropic.Anthropic(base_url=LAB,
+# api_key="any")``).  What each format writes lives in :mod:`labs.runtime.llm_formats`; here
+# it gets the lab's pacing, its check for a reader that left, and its counts in /stats,
+# exactly as /generate does.  Bad input is refused before any stream, in the vendor's shape.
+
+@bp.post("/v1/chat/completions")
+def chat_completions():
+    return answer_as(llm_formats.ChatCompletions)
+
+
+@bp.post("/v1/responses")
+def responses():
+    return answer_as(llm_formats.Responses)
+
+
+@bp.post("/v1/messages")
+def messages():
+    return answer_as(llm_formats.Messages)
+
+
+@bp.errorhandler(llm_formats.FormatError)
+def format_error(exc: llm_formats.FormatError):
+    return jsonify(exc.body), exc.status
+
+
+def answer_as(kind: type[llm_formats.Answer]):
+    """Read the request as ``kind`` (every check before the stream), then stream or answer whole."""
+    state = lab()
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise kind.error(413, f"the request is larger than {current_app.config['MAX_CONTENT_LENGTH']} bytes") from None
+    limits = llm_formats.Limits(state.max_tokens, state.max_prompt_chars)
+    asked = llm_formats.read_request(kind, raw, request.is_json, limits)
+    model = FakeModel(asked.prompt, asked.max_tokens, state.fail_at)
+    if not asked.stream:
+        return jsonify(whole_answer(state, model, kind(asked)))
+    sock = connection_socket(request.environ) if state.watch_socket else None
+    return Response(format_events(state, model, sock, kind(asked)), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def format_events(state: TokenStream, model: FakeModel, sock, answer: llm_formats.Answer) -> Iterator[bytes]:
+    """:func:`token_events` in a vendor's format: its opening, one delta per token, its closing."""
+    state.count(generating=1)
+    outcome = "client gone"
+    try:
+        yield answer.opening().encode("utf-8")  # the 200 and its headers go out now
+        for token in model:
+            time.sleep(state.interval)
+            if client_gone(sock):
+                return
+            yield answer.delta(token).encode("utf-8")
+            state.count(tokens=1)
+        yield answer.closing().encode("utf-8")
+        if wait_acknowledged(sock, state.ack_wait, client_gone):
+            outcome = "done"
+    except ModelFailed as exc:
+        outcome = "error"
+        yield answer.failure(str(exc)).encode("utf-8")
+    except Exception:
+        log.exception("the %s stream failed", type(answer).__name__)
+        outcome = "error"
+        yield answer.failure("internal error; see the lab server's log").encode("utf-8")
+    finally:
+        state.count(generating=-1, outcome=outcome)
+
+
+def whole_answer(state: TokenStream, model: FakeModel, answer: llm_formats.Answer) -> dict[str, Any]:
+    """``stream: false``: the reader waits for the whole answer, then gets it as one JSON object."""
+    state.count(generating=1)
+    outcome = "error"
+    try:
+        tokens = list(model)
+        time.sleep(state.interval * len(tokens))  # the same model, the same pace: just nothing to see meanwhile
+        state.count(tokens=len(tokens))
+        outcome = "done"
+        return answer.whole(tokens)
+    except ModelFailed as exc:
+        raise answer.failed_whole(str(exc)) from None
+    finally:
+        state.count(generating=-1, outcome=outcome)
 
 
 # --------------------------------------------------------------------------- the rest
