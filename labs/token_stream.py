@@ -74,14 +74,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
 
 from labs.runtime.dead_readers import wait_acknowledged
 from labs.runtime.errors import REDIS_DOWN, ApiError
 from labs.runtime.generations import GenerationStore, parse_last_event_id
 from labs.runtime.notify import parse_json_object, read_message
 from labs.runtime.sse import encode_event
-from labs.runtime.webapp import create_lab_app
+from labs.runtime.webapp import STATIC_DIR, create_lab_app
 
 TOKEN_INTERVAL = 0.1        # seconds between two tokens
 MAX_TOKENS = 500            # the most a request may ask for
@@ -335,6 +335,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 #                                                 failed: event: error)
 #   POST /generations/<id>/stop                   stops it within a second; the partial answer stays
 #   GET  /generations/<id>                        {"id", "state", "text", "tokens"}
+#   GET  /resumable                               a page whose answer survives a reload, with a Stop button
 #
 # Without Redis (start the lab with --redis, in a cluster, or with --workers 2) they answer 503.
 
@@ -360,6 +361,12 @@ def generation_status(store: GenerationStore, gen_id: str) -> dict[str, Any]:
     if answer is None:
         raise unknown_generation(gen_id)
     return answer
+
+
+@bp.get("/resumable")
+def resumable_page():
+    # Served here, not from /static/, so that its relative URLs (generations, stats) reach the lab.
+    return send_from_directory(STATIC_DIR / "token_stream", "resumable.html")
 
 
 @bp.post("/generations")
