@@ -338,6 +338,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 #   GET  /resumable                               a page whose answer survives a reload, with a Stop button
 #
 # Without Redis (start the lab with --redis, in a cluster, or with --workers 2) they answer 503.
+# Settings (labs.runtime.generations): GENERATION_TTL_SECONDS (3600: keys expire this long after the
+# last write), GENERATION_MAX_EVENTS (1000: the stream's cap; max_tokens must stay below it),
+# GENERATION_HEARTBEAT_SECONDS (2: a generator silent this long is dead, its readers get event: error),
+# GENERATION_MAX_RUNNING (200 per process, then 429), GENERATION_KEEPALIVE_SECONDS, GENERATION_RETRY_MS.
 
 GENERATION_FIELDS = ("prompt", "max_tokens")
 GENERATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
