@@ -126,7 +126,8 @@ def abort_run(url: str, args) -> dict:
     generated = requests.get(url + "/stats", timeout=10).json()["tokens_sent"] - before
     got = sum(received)
     lost = args.compare * args.tokens - got
-    return {"generated": generated, "for_nobody": generated - got, "lost_back": lost, "lost_gone": lost}
+    return {"generated": generated, "for_nobody": generated - got, "lost_back": lost, "lost_gone": lost,
+            "total": args.compare * args.tokens}
 
 
 def resumable_compare(url: str, args) -> dict:
@@ -217,8 +218,8 @@ def plot(path: Path, resumes: list[float], abort: dict, resumable: dict) -> None
     for offset, (label, row) in enumerate(zip(["abort stops generation", "resumable"], values, strict=True)):
         right.bar([i + offset * 0.4 for i in range(4)], row, width=0.4, label=label, color=f"C{offset + 1}")
     right.set_xticks([i + 0.2 for i in range(4)], cases, fontsize=8)
-    right.set_ylabel("tokens")
-    right.legend()
+    right.set_ylabel(f"tokens (of {abort['total']} in the answers)")
+    right.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8)
     for ax in (left, right):
         ax.grid(True, alpha=0.3)
     fig.tight_layout()
