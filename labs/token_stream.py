@@ -64,7 +64,9 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import random
+import re
 import select
 import socket
 import threading
@@ -72,15 +74,16 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from labs.runtime import llm_formats
 from labs.runtime.dead_readers import connection_socket, wait_acknowledged
-from labs.runtime.errors import ApiError
+from labs.runtime.errors import REDIS_DOWN, ApiError
+from labs.runtime.generations import GenerationStore, parse_last_event_id
 from labs.runtime.notify import parse_json_object, read_message
 from labs.runtime.sse import encode_event
-from labs.runtime.webapp import create_lab_app
+from labs.runtime.webapp import STATIC_DIR, create_lab_app
 
 TOKEN_INTERVAL = 0.1        # seconds between two tokens
 MAX_TOKENS = 500            # the most a request may ask for
@@ -185,15 +188,15 @@ def lab() -> TokenStream:
 
 # --------------------------------------------------------------------------- the request
 
-def read_generate_request(state: TokenStream) -> tuple[str, int, str]:
+def read_generate_request(state: TokenStream, fields: tuple[str, ...] = FIELDS) -> tuple[str, int, str]:
     """``(prompt, max_tokens, line ending)`` from the request, or the 4xx ApiError saying why."""
     if not request.is_json:
         raise ApiError(415, "unsupported content type",
                        f"expected 'Content-Type: application/json', got {request.content_type or 'none'!r}")
     data = parse_json_object(request.get_data(cache=True), example=EXAMPLE)
-    unknown = sorted(set(data) - set(FIELDS))
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ApiError(400, f"unknown field {unknown[0]!r}", f"the fields are {', '.join(FIELDS)}")
+        raise ApiError(400, f"unknown field {unknown[0]!r}", f"the fields are {', '.join(fields)}")
     prompt = read_message(data, "prompt")
     if len(prompt) > state.max_prompt_chars:
         raise ApiError(413, "prompt too long",
@@ -383,10 +386,12 @@ def whole_answer(state: TokenStream, model: FakeModel, answer: llm_formats.Answe
 @bp.get("/stats")
 def stats():
     state = lab()
+    store = current_app.extensions.get("token_stream.generations")
     with state.lock:
         return jsonify(generating=state.generating, tokens_sent=state.tokens_sent, clients=state.generating,
                        outcomes=dict(state.outcomes), token_interval=state.interval, max_tokens=state.max_tokens,
-                       watch_socket=state.watch_socket)
+                       watch_socket=state.watch_socket, pid=os.getpid(),
+                       generations=store.counters.as_dict() if store else None)
 
 
 @bp.post("/tokens")
@@ -403,4 +408,116 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = create_lab_app("token_stream", config)
     app.extensions["token_stream"] = TokenStream.from_config(app.config)
     app.register_blueprint(bp)
+    setup_generations(app)
     return app
+
+
+# --------------------------------------------------------------------------- resumable generations
+#
+# Disconnect is not stop.  POST /generate ties an answer to its connection; these routes
+# keep it in Redis (labs.runtime.generations), so a reader that drops, reloads or lands on
+# another node reads on from its Last-Event-ID, and only POST .../stop stops it.
+#
+#   POST /generations {"prompt", "max_tokens"}   201 {"id"}: generating starts, apart from any reader
+#   GET  /generations/<id>/stream                 every token after Last-Event-ID (or ?lastEventId=),
+#                                                 then live: data: {"token": ...} with id: 1, 2, 3 ...;
+#                                                 ends with data: [DONE] (stopped: event: stopped first;
+#                                                 failed: event: error)
+#   POST /generations/<id>/stop                   stops it within a second; the partial answer stays
+#   GET  /generations/<id>                        {"id", "state", "text", "tokens"}
+#   GET  /resumable                               a page whose answer survives a reload, with a Stop button
+#
+# Without Redis (start the lab with --redis, in a cluster, or with --workers 2) they answer 503.
+# Settings (labs.runtime.generations): GENERATION_TTL_SECONDS (3600: keys expire this long after the
+# last write), GENERATION_MAX_EVENTS (1000: the stream's cap; max_tokens must stay below it),
+# GENERATION_HEARTBEAT_SECONDS (2: a generator silent this long is dead, its readers get event: error),
+# GENERATION_MAX_RUNNING (200 per process, then 429), GENERATION_KEEPALIVE_SECONDS, GENERATION_RETRY_MS.
+
+GENERATION_FIELDS = ("prompt", "max_tokens")
+GENERATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def generations() -> GenerationStore:
+    store = current_app.extensions.get("token_stream.generations")
+    if store is None:
+        raise ApiError(503, "resumable generations need Redis",
+                       "start the lab with Redis: python -m labs run token_stream --redis "
+                       "(or give it REDIS_URL in its config)")
+    return store
+
+
+def unknown_generation(gen_id: str) -> ApiError:
+    return ApiError(404, "unknown generation", f"no generation {gen_id[:64]!r}: it never existed or has expired")
+
+
+def generation_status(store: GenerationStore, gen_id: str) -> dict[str, Any]:
+    answer = store.status(gen_id) if GENERATION_ID.fullmatch(gen_id) else None
+    if answer is None:
+        raise unknown_generation(gen_id)
+    return answer
+
+
+@bp.get("/resumable")
+def resumable_page():
+    # Served here, not from /static/, so that its relative URLs (generations, stats) reach the lab.
+    return send_from_directory(STATIC_DIR / "token_stream", "resumable.html")
+
+
+@bp.post("/generations")
+def start_generation():
+    state, store = lab(), generations()
+    prompt, max_tokens, _ = read_generate_request(state, GENERATION_FIELDS)
+    if max_tokens >= store.max_events:
+        raise ApiError(400, "field 'max_tokens' is out of range",
+                       f"a resumable generation keeps at most {store.max_events} events (GENERATION_MAX_EVENTS): "
+                       f"ask for 1 to {store.max_events - 1} tokens")
+    try:
+        gen_id = store.start(FakeModel(prompt, max_tokens, state.fail_at), state.interval, max_tokens,
+                             expected_errors=(ModelFailed,))
+    except OverflowError as exc:
+        raise ApiError(429, "too many generations", str(exc)) from None
+    return jsonify(id=gen_id), 201, {"Location": f"generations/{gen_id}"}
+
+
+@bp.get("/generations/<gen_id>")
+def show_generation(gen_id: str):
+    return jsonify(generation_status(generations(), gen_id))
+
+
+@bp.post("/generations/<gen_id>/stop")
+def stop_generation(gen_id: str):
+    store = generations()
+    answer = store.stop(gen_id) if GENERATION_ID.fullmatch(gen_id) else None
+    if answer is None:
+        raise unknown_generation(gen_id)
+    return jsonify(answer)
+
+
+@bp.get("/generations/<gen_id>/stream")
+def read_generation(gen_id: str):
+    store = generations()
+    try:
+        after = parse_last_event_id(request.headers.get("Last-Event-ID"), request.args.get("lastEventId"))
+    except ValueError as exc:
+        raise ApiError(400, "bad Last-Event-ID", str(exc)) from None
+    generation_status(store, gen_id)  # a 404 now, before the stream starts
+    sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+    body = (part.encode("utf-8") for part in store.events(gen_id, after, gone=lambda: client_gone(sock)))
+    return Response(body, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def setup_generations(app: Flask) -> None:
+    """The generation store when the app has Redis (``REDIS_URL``); 503 JSON while Redis is down."""
+    store = GenerationStore.from_config(app.config)
+    if store is None:
+        return
+    import redis
+
+    app.extensions["token_stream.generations"] = store
+
+    def redis_down(exc):
+        log.warning("Redis at %s does not answer: %s", app.config["REDIS_URL"], exc)
+        return jsonify(ApiError(503, REDIS_DOWN, "no answer from Redis; try again when it is back").body()), 503
+
+    app.register_error_handler(redis.RedisError, redis_down)
