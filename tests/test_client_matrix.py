@@ -85,15 +85,16 @@ def test_clients_that_resume_on_their_own_did(results):
 
 
 def test_the_clients_quirks_the_workbook_describes(results):
-    # requests-sse doubles its wait before every reconnect, from the server's retry: on.
+    # requests-sse doubles its wait before every reconnect, from the server's retry: on (measured
+    # from the cut as seen here, so a little under 2x: told apart from 1x by the 1.5x line).
     for cuts in CUTS:
-        assert min(results["requests-sse", cuts].resume_seconds) >= 2 * RETRY_MS / 1000
+        assert min(results["requests-sse", cuts].resume_seconds) >= 1.5 * RETRY_MS / 1000
     # aiohttp-sse-client2 raises out of its iterator on a mid-stream FIN or RST ...
     for cuts in (("fin", "rst"), ("rst", "fin")):
         assert [n for n in results["aiohttp-sse-client2", cuts].notes if n.startswith("raised")] == \
             ["raised ClientPayloadError; reconnecting by hand"] * 2
     # ... and after a clean end reconnects by itself, also after twice the server's retry:.
-    assert min(results["aiohttp-sse-client2", ("end", "end")].resume_seconds) >= 2 * RETRY_MS / 1000
+    assert min(results["aiohttp-sse-client2", ("end", "end")].resume_seconds) >= 1.5 * RETRY_MS / 1000
 
 
 def test_httpx_sse_yields_an_empty_message_for_a_keep_alive_once_it_knows_an_id(lab):
