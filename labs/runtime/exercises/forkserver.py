@@ -1,22 +1,25 @@
-"""Where the judge's fresh processes come from, quickly: one clean process, forked per answer.
+"""Where the judge's check processes come from, quickly: one clean process, forked per answer.
 
 Starting Python, importing the checks and the libraries they use (Flask, requests, Playwright,
 Redis's client) cost about 0.1-0.5 s of CPU for every answer judged. So the first judgement
 with ``judge(..., preloaded=True)`` in a process (the grader, a test worker) starts this
-module once: a Python that
-imports all of that, runs no answer ever, and waits. For each answer it forks a child, which
+module once: a Python that imports all of that, runs no answer ever, and waits. For each answer
+it forks a child, which
 
 - leads a process session of its own (so the judge can kill it and everything it started);
 - takes the three pipes the judge handed over (its stdin, stdout and stderr) and a fresh
   working directory;
 - runs :func:`labs.runtime.exercises.judge.main`, exactly as a process started from scratch
-  would: the checks are imported before the answer runs, the verdict's writer is made and the
-  seal put on before it does, and it ends with ``os._exit``.
+  would: it moves into a network namespace of its own, imports the check, starts the answer in
+  its sandbox, decides the verdict, and ends with ``os._exit``.
 
-Every child is a copy of the same clean process, so no answer sees another's traces. The server
-ends when the process that started it goes (its end of the socket closes), and a child ends,
-with its whole process group, when the server goes. Linux only (fork after imports is not safe
-on macOS); elsewhere the judge starts each process from scratch, as before.
+Answers never run here or in the children: they run in sandboxes the children start, in PID
+namespaces of their own, so no answer can see, signal or stop this server. Should it stop or
+wedge all the same, a request it does not answer within ``REPLY_SECONDS`` costs that one
+judgement, and the server is replaced. It ends when the process that started it goes (its end
+of the socket closes), and a child ends, with its whole process group, when the server goes.
+Linux only (fork after imports is not safe on macOS); elsewhere the judge starts each process
+from scratch, as before.
 """
 
 from __future__ import annotations
