@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -99,3 +100,24 @@ def test_forked_judges_are_fresh_copies_and_each_leads_its_own_process_group():
     assert judge("8.1", leaves, preloaded=True).status == "not started"
     verdict = judge("8.1", looks, preloaded=True)
     assert verdict.status == "not started", verdict
+
+
+def test_a_stopped_fork_server_costs_one_judgement_and_is_replaced(monkeypatch):
+    from labs.runtime.exercises import forkserver
+    from labs.runtime.exercises.judge import judge
+
+    if not forkserver.available():
+        pytest.skip("the fork server is for Linux")
+    stub = "# Exercise 8.1\nraise NotImplementedError\n"
+    assert judge("8.1", stub, preloaded=True).status == "not started"
+    stopped = forkserver._server.process
+    monkeypatch.setattr(forkserver, "REPLY_SECONDS", 1.0)
+    os.kill(stopped.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(OSError, match="fork server"):
+            judge("8.1", stub, preloaded=True)
+        assert judge("8.1", stub, preloaded=True).status == "not started", "a new server took over"
+        assert stopped.poll() is not None, "the stopped server was ended, not left behind"
+    finally:
+        if stopped.poll() is None:
+            stopped.kill()
