@@ -78,6 +78,7 @@ from labs.runtime.dead_readers import wait_acknowledged
 from labs.runtime.errors import ApiError
 from labs.runtime.notify import parse_json_object, read_message
 from labs.runtime.sse import encode_event
+from labs.runtime.stream_guard import capacity
 from labs.runtime.webapp import create_lab_app
 
 TOKEN_INTERVAL = 0.1        # seconds between two tokens
@@ -296,7 +297,7 @@ def stats():
     with state.lock:
         return jsonify(generating=state.generating, tokens_sent=state.tokens_sent, clients=state.generating,
                        outcomes=dict(state.outcomes), token_interval=state.interval, max_tokens=state.max_tokens,
-                       watch_socket=state.watch_socket)
+                       watch_socket=state.watch_socket, capacity=capacity())
 
 
 @bp.post("/tokens")
