@@ -48,7 +48,6 @@ from redis.retry import Retry
 from labs.runtime.errors import REDIS_DOWN, ApiError
 from labs.runtime.notify import read_notification
 from labs.runtime.sse import keep_alive
-from labs.runtime.stream_guard import capacity
 from labs.runtime.webapp import create_lab_app
 
 log = logging.getLogger("labs.sse_blueprint")
@@ -120,7 +119,7 @@ def create_app(config=None) -> Flask:
         # processes; it also counts flask-sse subscriptions whose reader has left and that
         # linger until the next publish on the channel.
         clients = int(counts.get(channel.encode(), counts.get(channel, 0)))
-        return jsonify(clients=clients, channel=channel, capacity=capacity())
+        return jsonify(clients=clients, channel=channel)  # this process's stream capacity: GET /capacity
 
     return app
 

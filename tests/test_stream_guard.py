@@ -48,13 +48,33 @@ def test_a_lab_full_of_readers_still_publishes_and_tells_the_next_reader_to_come
     started = time.monotonic()
     assert lab.publish("still here", timeout=5).ok
     assert lab.get("/health", timeout=5).ok
-    capacity = lab.get("/stats", timeout=5).json()["capacity"]
+    capacity = lab.get("/capacity", timeout=5).json()
     assert time.monotonic() - started < 3
+    assert lab.get("/stats").json()["capacity"] == capacity
     assert (capacity["open"], capacity["max_streams"], capacity["full"], capacity["refused"]) == (CAP, CAP, True, 1)
     assert wait_until(lambda: all(b"still here" in reader.received for reader in readers), 5)
     for reader in readers + [late]:
         reader.close()
     assert wait_until(lambda: held(lab) == 0 and not lab.get("/stats").json()["capacity"]["full"], 5)
+
+
+@pytest.mark.parametrize("name", ["webhooks", "sse_blueprint", "secure_stream"])
+def test_every_streaming_lab_has_the_cap(name, redis_server):
+    from labs.runtime.registry import get_lab
+
+    config = {"MAX_STREAMS": 1, "REDIS_URL": redis_server.url, "KEEPALIVE_SECONDS": 0.2}  # flask-sse: first byte soon
+    client = get_lab(name).module().create_app(config).test_client()
+    headers = {}
+    if name == "secure_stream":
+        token = client.post("/login", json={"user": "alice", "password": "wonderland"}).json["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+    first = client.get("/stream", headers=headers, buffered=False)
+    second = client.get("/stream", headers=headers)
+    assert first.status_code == second.status_code == 200
+    assert b"event: goodbye" in second.data and b"server full" in second.data
+    assert client.get("/capacity").json["refused"] == 1
+    first.close()
+    assert client.get("/capacity").json["open"] == 0
 
 
 def test_a_post_stream_past_the_cap_is_503_with_retry_after():
@@ -81,7 +101,7 @@ def test_a_stalled_token_stream_is_cut_at_the_write_deadline_and_counted_client_
         reader = open_reader(lab, relay.url, {"prompt": words, "max_tokens": 20_000})
         relay.stall()
         try:
-            assert wait_until(lambda: held(lab) == 0, 10), "a stalled write held the token stream"
+            assert wait_until(lambda: held(lab) == 0, 20), "a stalled write held the token stream"
         finally:
             reader.close()
     stats = lab.get("/stats").json()

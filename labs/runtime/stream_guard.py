@@ -29,8 +29,10 @@ the deadline is cut: the connection is shut down under it, the write fails, and 
 closes the stream as it does for any reader that left (the token stream counts it ``client
 gone``).  A reader that is merely slow still empties its buffers, so its writes finish.
 
-``GET /stats`` of every streaming lab shows ``capacity`` (:meth:`StreamGuard.stats`): streams
-open, the cap, whether it is full, how many were refused and how many writes were cut.
+``GET /capacity`` (every lab) says how full this process is (:meth:`StreamGuard.stats`): streams
+open, the cap, whether it is full, how many were refused and how many writes were cut; the
+streaming labs' ``GET /stats`` carries the same as ``capacity`` (not sse_blueprint's, whose
+``/stats`` is Redis's count over every process).
 """
 
 from __future__ import annotations
@@ -229,6 +231,10 @@ def install(app) -> StreamGuard:
             return refusal(response, guard.limits)
         response.response = GuardedBody(response.response, guard, dead_readers.connection_socket(request.environ))
         return response
+
+    @app.get("/capacity")
+    def capacity_route():
+        return jsonify(guard.stats())
 
     return guard
 
