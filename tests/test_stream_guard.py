@@ -95,8 +95,11 @@ def test_a_stalled_token_stream_is_cut_at_the_write_deadline_and_counted_client_
     # Tokens of 1.2 KB on average (long prompt words) at full speed fill the relay's and the
     # lab's buffers (about 10 MB) within seconds; then the lab's write blocks until the deadline cuts it.
     words = " ".join(f"w{i}" + "x" * 3000 for i in range(20))
+    # Under gevent a TOKEN_INTERVAL of 0 (sleep(0)) never lets the worker's loop poll its sockets:
+    # /stats would wait until the answer ends.  0.2 ms does, and fills the buffers in about 5 s.
     lab = lab_server("token_stream", workers=workers, config={
-        "TOKEN_INTERVAL": 0, "MAX_TOKENS": 20_000, "MAX_PROMPT_CHARS": 65_000, "WRITE_DEADLINE_SECONDS": 0.5})
+        "TOKEN_INTERVAL": 0.0002 if workers else 0, "MAX_TOKENS": 20_000, "MAX_PROMPT_CHARS": 65_000,
+        "WRITE_DEADLINE_SECONDS": 0.5})
     with RelayServer(lab) as relay:
         reader = open_reader(lab, relay.url, {"prompt": words, "max_tokens": 20_000})
         relay.stall()
