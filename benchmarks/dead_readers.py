@@ -3,12 +3,17 @@
     python -m benchmarks.dead_readers                       # the defaults (keep-alive 15 s, user timeout 20 s)
     python -m benchmarks.dead_readers --user-timeout 0      # the kernel's defaults: "before"
     python -m benchmarks.dead_readers --quick               # short settings (1 s), a minute in all
+    python -m benchmarks.dead_readers --mix                 # N healthy + M dead of each mode, both servers,
+                                                            # default and short settings; results + plot
 
 A reader connects through the chaos relay (:mod:`labs.runtime.relay`), the relay breaks its
 connection (close, reset, black hole), and we time how long the lab takes to let go of it:
 its ``/stats`` count (``clients``; ``generating`` for ``token_stream``) back to what it was.
-A stalled reader (its kernel still ACKs) is not in the table: the slow-reader rule cuts it
-once its buffers fill, which depends on how much is published, not on a timeout.
+A stalled reader (its kernel still ACKs) is not in this table: the slow-reader rule (or the write
+deadline, ``WRITE_DEADLINE_SECONDS``) cuts it once its buffers fill, which depends on how much is
+published, not on a timeout.  ``--mix`` (:mod:`benchmarks.dead_mix`) measures all four ways beside
+healthy readers: release time, memory held, healthy p99 before, during and after, and what a short
+``TCP_USER_TIMEOUT`` costs a reader that is only out of reach for a while.
 
 The tests (``tests/test_dead_readers.py``) use the same pieces with short settings.
 """
@@ -150,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="keep-alive 1 s, user timeout 1 s, limit 10 s")
     parser.add_argument("--labs", nargs="*", default=list(STREAMING_LABS))
     parser.add_argument("--modes", nargs="*", default=["close", "reset", "blackhole"])
+    parser.add_argument("--mix", action="store_true", help="healthy + dead readers (benchmarks.dead_mix)")
+    parser.add_argument("--healthy", type=int, default=200, help="with --mix: healthy readers")
+    parser.add_argument("--dead", type=int, default=50, help="with --mix: dead readers per run")
     args = parser.parse_args(argv)
+    if args.mix:
+        return run_mix(args)
     if args.quick:
         args.keepalive, args.user_timeout, args.limit = 1.0, 1.0, 10.0
     print(f"keep-alive {args.keepalive:g} s, TCP_USER_TIMEOUT {args.user_timeout:g} s (0: kernel default)")
@@ -162,6 +172,34 @@ def main(argv: list[str] | None = None) -> int:
                 row = measure(name, workers, mode, config, args.limit)
                 shown = f"{row.seconds:.2f} s" if row.seconds is not None else f"> {args.limit:g} s"
                 print(f"{row.lab:<14} {row.server:<16} {row.mode:<10} {shown:>15}  {row.outcome}", flush=True)
+    return 0
+
+
+SETTINGS = {  # --mix: the defaults, and short ones
+    "default": {"keepalive": 15.0, "user_timeout": 20.0, "write_deadline": 30.0, "limit": 75.0},
+    "short": {"keepalive": 1.0, "user_timeout": 1.0, "write_deadline": 2.0, "limit": 15.0},
+}
+OUTAGES = ((20.0, 10.0), (20.0, 30.0), (2.0, 1.0), (2.0, 4.0))  # (TCP_USER_TIMEOUT, outage) seconds
+
+
+def run_mix(args) -> int:
+    from benchmarks.dead_mix import MODES, SERVERS, mix_run, outage_run, write_results
+    from benchmarks.report import machine, machine_line
+
+    info = machine()
+    print(f"{args.healthy} healthy + {args.dead} dead readers, manual_sse, on {machine_line(info)}", flush=True)
+    rows = []
+    for label in (["short"] if args.quick else ["short", "default"]):
+        for server in SERVERS:
+            for mode in MODES:
+                row = mix_run(label, SETTINGS[label], server, mode, args.healthy, args.dead, rate=5.0, phase=4.0)
+                rows.append(row)
+                print(row, flush=True)
+    outages = [outage_run(timeout, outage) for timeout, outage in (OUTAGES[2:] if args.quick else OUTAGES)]
+    for outage in outages:
+        print(outage, flush=True)
+    info["load_1min_end"] = machine()["load_1min"]
+    write_results(rows, outages, info, "dead_readers_quick" if args.quick else "dead_readers")
     return 0
 
 

@@ -112,16 +112,18 @@ class _Window:
 
 async def drive(transport: Transport, host: str, port: int, result: Result,
                 sampler: TreeSampler | None = None,
-                window_hook: Callable[[str], Awaitable[None]] | None = None) -> list[Client]:
+                window_hook: Callable[[str], Awaitable[None]] | None = None,
+                publisher: Publisher | None = None) -> list[Client]:
     """Phases 2 and 3 against a server at host:port; fills in ``result``; returns the clients.
 
     ``window_hook``: for tests, awaited with ``"start"`` and ``"end"`` just before the clients'
     counters are read at each edge of the measured window (nothing runs in between), so a
-    test can read a server's own counters at the same instants.
+    test can read a server's own counters at the same instants.  ``publisher``: one of the
+    caller's (e.g. one that times each POST); default one keep-alive :class:`Publisher`.
     """
     run, stop = secrets.token_hex(4), asyncio.Event()
     clients = [transport.client(host, port, Tally(run)) for _ in range(result.clients)]
-    publisher = Publisher(host, port)
+    publisher = publisher or Publisher(host, port)
     tasks: list[asyncio.Task] = []
     window = _Window()
     try:

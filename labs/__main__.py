@@ -47,6 +47,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise SystemExit(f"lab {lab.name} runs in one process only ({lab.single_process}); "
                          "use --workers 1 or leave --workers out")
     config = _parse_config(args.config, args.config_json)
+    if args.max_streams is not None:
+        config["MAX_STREAMS"] = args.max_streams
+    if args.worker_connections is not None:
+        config["WORKER_CONNECTIONS"] = args.worker_connections
     announce = None
     if args.classroom:
         from labs.runtime.classroom import prepare_classroom  # imported only when asked for
@@ -193,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "reset, stall or black-hole readers (--behind-proxy too: reader -> relay -> nginx -> lab)")
     run.add_argument("--relay-control-port", type=int, default=0, metavar="C",
                      help="with --relay: the relay's control port (default 0: any free one, printed)")
+    run.add_argument("--max-streams", type=int, default=None, metavar="N",
+                     help="open streams per process before newcomers get a goodbye with a retry: (config "
+                          "MAX_STREAMS; default WORKER_CONNECTIONS - 500; 0: no cap)")
+    run.add_argument("--worker-connections", type=int, default=None, metavar="N",
+                     help="connections a gunicorn worker takes at once (config WORKER_CONNECTIONS, default 10000); "
+                          "must be above --max-streams")
     run.add_argument("--config-json", default=None, help=argparse.SUPPRESS)
     run.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)

@@ -68,6 +68,7 @@ from labs.runtime.sse_response import (
     StreamCounter,
     stream_response,
 )
+from labs.runtime.stream_guard import capacity
 from labs.runtime.webapp import create_lab_app
 
 
@@ -130,7 +131,7 @@ def stats():
     # Counts are this process's (with several workers, the one that answered);
     # last_id and history come from the broker's log, so with Redis they are global.
     return jsonify(clients=state.streams.count, pid=os.getpid(), keepalive_seconds=state.keepalive_seconds,
-                   **state.broker.stats())
+                   capacity=capacity(), **state.broker.stats())
 
 
 @bp.post("/disconnect_all")

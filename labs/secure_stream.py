@@ -72,6 +72,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from labs.runtime.errors import ApiError
 from labs.runtime.notify import read_json_object, read_message
 from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.runtime.stream_guard import capacity
 from labs.runtime.webapp import STATIC_DIR, create_lab_app
 
 USERS = {"alice": "wonderland", "bob": "builder"}  # demo accounts: name -> password
@@ -443,7 +444,7 @@ def stats():
     return jsonify(clients=sum(streams.values()), streams=streams, sessions=len(state.sessions),
                    tokens=len(state.tokens), tickets=len(state.tickets), dropped=state.channels.dropped,
                    allowed_origins=state.allowed_origins if state.allowed_origins == "*"
-                   else list(state.allowed_origins), counts=dict(sorted(state.counts.items())))
+                   else list(state.allowed_origins), counts=dict(sorted(state.counts.items())), capacity=capacity())
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

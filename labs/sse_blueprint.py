@@ -119,7 +119,7 @@ def create_app(config=None) -> Flask:
         # processes; it also counts flask-sse subscriptions whose reader has left and that
         # linger until the next publish on the channel.
         clients = int(counts.get(channel.encode(), counts.get(channel, 0)))
-        return jsonify(clients=clients, channel=channel)
+        return jsonify(clients=clients, channel=channel)  # this process's stream capacity: GET /capacity
 
     return app
 

@@ -83,6 +83,7 @@ from labs.runtime.errors import REDIS_DOWN, ApiError
 from labs.runtime.generations import GenerationStore, parse_last_event_id
 from labs.runtime.notify import parse_json_object, read_message
 from labs.runtime.sse import encode_event
+from labs.runtime.stream_guard import capacity
 from labs.runtime.webapp import STATIC_DIR, create_lab_app
 
 TOKEN_INTERVAL = 0.1        # seconds between two tokens
@@ -391,7 +392,7 @@ def stats():
         return jsonify(generating=state.generating, tokens_sent=state.tokens_sent, clients=state.generating,
                        outcomes=dict(state.outcomes), token_interval=state.interval, max_tokens=state.max_tokens,
                        watch_socket=state.watch_socket, pid=os.getpid(),
-                       generations=store.counters.as_dict() if store else None)
+                       generations=store.counters.as_dict() if store else None, capacity=capacity())
 
 
 @bp.post("/tokens")

@@ -58,6 +58,7 @@ from labs.runtime.broker import MemoryBroker
 from labs.runtime.errors import ApiError
 from labs.runtime.notify import is_unicode_text, parse_json_object, read_message, read_notification
 from labs.runtime.sse_response import StreamCounter, stream_response
+from labs.runtime.stream_guard import capacity
 from labs.runtime.webapp import create_lab_app
 
 # Used only when neither config nor environment sets WEBHOOK_SECRET (see labs.runtime.signatures).
@@ -431,4 +432,4 @@ def stats():
         counted = dict(state.counts)
     return jsonify(clients=state.streams.count, notifications=counted.pop("notifications", 0),
                    deliveries={outcome: counted.get(outcome, 0) for outcome in OUTCOMES},
-                   development_secret=state.development_secret)
+                   development_secret=state.development_secret, capacity=capacity())

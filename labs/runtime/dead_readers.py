@@ -86,6 +86,15 @@ def install(app) -> None:
             tune(sock, user_timeout, keepalive)
 
 
+def shut_down(sock: socket.socket | None) -> None:
+    """End ``sock``'s connection from any thread: a write blocked on it fails at once."""
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already: nothing left to free
+
+
 def unacknowledged(sock: socket.socket) -> int | None:
     """Bytes written to ``sock`` that the reader has not acknowledged yet (Linux's SIOCOUTQ);
     None where the system cannot say."""

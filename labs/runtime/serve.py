@@ -20,6 +20,7 @@ from typing import Any
 
 from labs.runtime.redis_server import RedisServer
 from labs.runtime.registry import Lab
+from labs.runtime.stream_guard import limits_of
 from labs.runtime.watchdog import exit_when_stdin_closes, raise_on_sigterm
 
 READY_PREFIX = "LAB READY "
@@ -52,6 +53,10 @@ def serve(lab: Lab, *, host: str = "127.0.0.1", port: int = 0, workers: int | No
           use_redis: bool = False, on_ready=None) -> None:
     """Serve ``lab`` until interrupted (Ctrl-C, SIGTERM, or the parent's pipe closing)."""
     config = dict(config or {})
+    try:  # a bad MAX_STREAMS or WORKER_CONNECTIONS stops here, saying why, before anything starts
+        limits_of(config)
+    except ValueError as exc:
+        raise SystemExit(f"{lab.name}: {exc}") from None
     raise_on_sigterm()
     if exit_with_parent:
         exit_when_stdin_closes()
@@ -137,13 +142,17 @@ def _worker_exiting(server, worker) -> None:
     _flush_and_exit(code)
 
 
-def gunicorn_options(lab: Lab, fd: int, workers: int) -> dict[str, Any]:
-    """gunicorn's settings for a lab served on the already-bound socket ``fd``."""
+def gunicorn_options(lab: Lab, fd: int, workers: int, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """gunicorn's settings for a lab served on the already-bound socket ``fd``.
+
+    ``worker_connections`` is the lab's ``WORKER_CONNECTIONS``: each worker's streams stop
+    below it (``MAX_STREAMS``, :mod:`labs.runtime.stream_guard`) so publishes still get in.
+    """
     return {
         "bind": [f"fd://{fd}"],
         "workers": workers,
         "worker_class": getattr(lab.module(), "GUNICORN_WORKER_CLASS", "gevent"),
-        "worker_connections": 5000,
+        "worker_connections": limits_of(config or {}).worker_connections,
         "timeout": 60,
         "graceful_timeout": 2,  # open streams never finish; don't wait 30 s for them
         "keepalive": 5,
@@ -164,7 +173,7 @@ def _serve_gunicorn(lab: Lab, sock: socket.socket, workers: int, config: dict[st
     # those modules keep the unpatched ssl.  No lab server speaks TLS (Redis and every
     # client are plain TCP on this machine), so the warning is only noise on the terminal.
     warnings.filterwarnings("ignore", message="Monkey-patching ssl after ssl has already been imported")
-    options = gunicorn_options(lab, sock.fileno(), workers)
+    options = gunicorn_options(lab, sock.fileno(), workers, config)
 
     class LabApplication(BaseApplication):
         def load_config(self):

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, jsonify, send_from_directory
 from werkzeug.exceptions import HTTPException
 
-from labs.runtime import dead_readers
+from labs.runtime import dead_readers, stream_guard
 from labs.runtime.errors import ApiError
 from labs.runtime.forwarded import add_whoami
 
@@ -34,6 +34,7 @@ def create_lab_app(name: str, config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config or {})
     add_whoami(app)  # GET /whoami; ProxyFix if TRUSTED_PROXIES is set
     dead_readers.install(app)  # TCP_USER_TIMEOUT and keep-alive on every connection: vanished readers end
+    stream_guard.install(app)  # a cap on open streams (the rest get a goodbye) and a deadline on each write
 
     @app.get("/health")
     def health():
