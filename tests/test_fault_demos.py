@@ -36,6 +36,7 @@ RUNS = {  # name: the CLI's arguments after `labs run manual_sse --behind-proxy 
     "http1.0": ["--fault", "http1.0"],
     "two-proxies": ["--fault", "two-proxies"],
     "h2": ["--http2"],
+    "relay": ["--relay"],  # reader -> relay -> nginx -> lab
 }
 
 
@@ -60,8 +61,10 @@ class Cli:
 
     @property
     def url(self) -> str:
-        assert wait_until(lambda: any(" open " in line for line in self.lines), 60), self.output
-        return next(line for line in self.lines if " open " in line).split(" open ")[1].split()[0]
+        marks = (" open ", " serving on ")  # nginx in front; the relay in front
+        assert wait_until(lambda: any(m in line for line in self.lines for m in marks), 60), self.output
+        line = next(line for line in self.lines if any(m in line for m in marks))
+        return line.split(next(m for m in marks if m in line))[1].split()[0]
 
     def publish(self, message: str) -> None:
         lab = next(line for line in self.lines if "listens privately on" in line).rsplit(" ", 1)[1]
@@ -142,7 +145,7 @@ def test_every_fault_in_the_browser(clis, new_page):
         pages[name] = new_page(ignore_https_errors=True)
         pages[name].goto(cli.url + "/")
     opened = "window.manualSse && window.manualSse.opens() > 0"
-    for name in ("fix", "ignore-accel-buffering", "http1.0", "read-timeout", "h2"):
+    for name in ("fix", "ignore-accel-buffering", "http1.0", "read-timeout", "h2", "relay"):
         pages[name].wait_for_function(opened, timeout=10_000)
     began = time.monotonic()
     for name in ("fix", "ignore-accel-buffering", "http1.0"):  # live: an event is on the page at once
@@ -169,6 +172,7 @@ def test_every_fault_in_the_browser(clis, new_page):
     assert paths["http1.0"]["upstream"] == "HTTP/1.0"
     assert paths["h2"]["protocol"] == "h2" and paths["h2"]["path"] == "nginx"
     assert "via nginx (HTTP/2" in paths["h2"]["text"]
+    assert paths["relay"]["path"] == "relay nginx" and paths["relay"]["text"].startswith("via relay → nginx")
     pid = int(paths["fix"]["pid"])
     assert str(pid) in clis["fix"].output or pid > 0
 
