@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -388,7 +389,31 @@ def test_list_names_every_lab():
 def test_list_gives_each_lab_its_summary_and_notebook():
     lines = labs_cli("list").stdout.splitlines()
     for line, lab in zip(lines, LABS.values(), strict=True):
-        assert lab.summary in line and f"[notebook {lab.notebook}]" in line
+        notebooks = re.search(r"\[notebooks? ([^\]]+)\]$", line).group(1).split(", ")
+        assert lab.summary in line and lab.notebook in notebooks, line
+
+
+def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
+    lines = {line.split()[0]: line for line in labs_cli("list").stdout.splitlines()}
+    assert lines["manual_sse"].endswith("[notebooks 04_manual_sse, 09_transport_showdown, 10_through_a_proxy, "
+                                        "11_connection_limits_and_http2, 13_scaling_out]")
+    assert lines["websockets"].endswith("[notebooks 07_websockets, 09_transport_showdown, 13_scaling_out]")
+    assert lines["event_stream"].endswith("[notebook 01_event_stream_format]")
+    verbose = labs_cli("list", "--verbose").stdout
+    block = verbose.split("manual_sse ", 1)[1].split("\npolling ", 1)[0]
+    assert "Part I: 04_manual_sse, 09_transport_showdown" in block
+    assert "Part II: 10_through_a_proxy, 11_connection_limits_and_http2, 13_scaling_out" in block
+    assert "demo: python -m labs run manual_sse --behind-proxy --fault gzip" in block
+    assert "demo: python -m labs cluster manual_sse --nodes 3" in block
+    # Read from the notebooks themselves: a new one that starts a lab is listed with no other change.
+    from labs.runtime.notebook_labs import notebooks_for
+
+    (tmp_path / "14_new.ipynb").write_text(json.dumps({"cells": [
+        {"cell_type": "code", "source": ['lab = start_lab("polling")\n']},
+        {"cell_type": "markdown", "source": ["Or in a terminal: `python -m labs cluster token_stream`"]}]}))
+    assert notebooks_for(LABS["polling"], tmp_path) == ["05_short_polling", "14_new"]
+    assert notebooks_for(LABS["token_stream"], tmp_path) == ["12_auth_cors_and_fetch_streaming", "14_new"]
+    assert notebooks_for(LABS["event_stream"], tmp_path) == ["01_event_stream_format"]
 
 
 def test_a_single_process_lab_refuses_several_workers():
