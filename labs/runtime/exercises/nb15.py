@@ -476,7 +476,8 @@ def _pull(events: Any, decoder: EventStreamDecoder, pending: list, waiting_for: 
             raise AssertionError(f"waited 3 s for {waiting_for}, and your generator wrote no event")
         try:
             piece = run_with_limit(next, events, _END, limit=left,
-                                   late=f"waited 3 s for {waiting_for}: your generator is still waiting")
+                                   late=f"waited 3 s for {waiting_for}: your generator is still waiting"
+                                   + _LOST * ("already in the stream" in waiting_for))
         except (AssertionError, NotImplementedError):
             raise
         except Exception as exc:
@@ -492,6 +493,8 @@ def _pull(events: Any, decoder: EventStreamDecoder, pending: list, waiting_for: 
 
 
 _END = "\x00the generator ended\x00"
+_LOST = (" (if it was written while your generator was paused at a yield, reading from '$' loses it: read on from "
+         "the id of the last entry you sent)")
 
 
 def _judge_token(event, number: int, token: str) -> None:
