@@ -54,8 +54,8 @@ LABS: dict[str, Lab] = {
             "08_webhooks", single_process="it remembers delivery ids, and holds its stream, in one process's "
             "memory: with several workers a retried delivery could be pushed twice"),
         Lab("token_stream", "An LLM-style token stream: POST a prompt, read tokens with fetch, [DONE], errors "
-            "in-band, and the generator stops when its reader goes; with Redis, resumable generations.",
-            "12_auth_cors_and_fetch_streaming", redis="multi-process"),
+            "in-band, and the generator stops when its reader goes; OpenAI's and Anthropic's formats under /v1; with "
+            "Redis, resumable generations.", "15_llm_streams_and_resumable_generations", redis="multi-process"),
         Lab("secure_stream", "Streams that need a login (cookie, one-time ticket, Bearer over fetch), per-user "
             "channels, and CORS between two origins.", "12_auth_cors_and_fetch_streaming",
             single_process="its sessions, tokens, tickets and open streams live in one process's memory"),
