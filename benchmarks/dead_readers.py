@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import psutil
 import requests
 
 from labs.runtime.launcher import LabServer
@@ -117,6 +118,44 @@ def time_release(lab: LabServer, relay: RelayServer, mode: str, limit: float) ->
     if wait_until(lambda: held(lab) == 0, limit, interval=0.05):
         return time.monotonic() - started
     return None
+
+
+def lab_sockets(lab: LabServer) -> set[int]:
+    """The peer ports of every TCP connection the lab's processes hold open: while a reader's
+    port is here, the lab still holds its socket (and the stream behind it)."""
+    root = psutil.Process(lab.pid)
+    ports = set()
+    for process in (root, *root.children(recursive=True)):
+        try:
+            ports |= {c.raddr.port for c in process.net_connections(kind="tcp") if c.raddr}
+        except psutil.NoSuchProcess:
+            continue
+    return ports
+
+
+def race(lab: LabServer, relay: RelayServer, modes: list[str], limit: float) -> dict[str, float | None]:
+    """One reader per mode through ``relay``, all broken at once, each its own way: per mode, the
+    seconds until the lab closed that reader's socket (None: still held after ``limit`` s)."""
+    readers, ports = {}, {}
+    for mode in modes:
+        readers[mode] = open_reader(lab, relay.url)
+        newest = max(relay.wait_for_connections(len(readers)), key=lambda c: c["id"])
+        ports[mode] = (newest["id"], newest["upstream_port"])
+    started = time.monotonic()
+    for mode, (ident, _) in ports.items():
+        relay.fault(mode, ident)
+    released: dict[str, float | None] = dict.fromkeys(modes)
+    while time.monotonic() - started < limit and None in released.values():
+        held_now = lab_sockets(lab)
+        for mode, (_, port) in ports.items():
+            if released[mode] is None and port not in held_now:
+                released[mode] = time.monotonic() - started
+        time.sleep(0.05)
+    for mode, reader in readers.items():
+        if mode in ("stall", "blackhole"):
+            relay.heal(ports[mode][0])
+        reader.close()
+    return released
 
 
 @dataclass
