@@ -111,6 +111,15 @@ def open_reader(lab: LabServer, url: str, generate: dict | None = None) -> RawRe
     return reader
 
 
+def open_many(lab: LabServer, url: str, count: int, timeout: float = 15.0) -> list[RawReader]:
+    """Open ``count`` plain readers of ``lab``'s ``/stream`` at ``url`` at once; wait until the lab holds them."""
+    before = held(lab)
+    readers = [RawReader(url, _request("GET", url + "/stream", {})) for _ in range(count)]
+    if not wait_until(lambda: held(lab) >= before + count, timeout):
+        raise RuntimeError(f"{lab.name} holds {held(lab) - before} of {count} new readers after {timeout} s")
+    return readers
+
+
 def time_release(lab: LabServer, relay: RelayServer, mode: str, limit: float) -> float | None:
     """Break every relayed connection with ``mode``; seconds until the lab holds none, None if > ``limit``."""
     relay.fault(mode)

@@ -22,7 +22,8 @@ from labs.runtime.registry import LABS, UnknownLab, get_lab
 def cmd_list(args: argparse.Namespace) -> int:
     width = max(map(len, LABS))
     for lab in LABS.values():
-        print(f"{lab.name:<{width}}  {lab.summary}  [notebook {lab.notebook}]")
+        also = f" [also {', '.join(lab.also)}]" if lab.also else ""
+        print(f"{lab.name:<{width}}  {lab.summary}  [notebook {lab.notebook}]{also}")
     return 0
 
 

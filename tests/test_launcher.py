@@ -25,6 +25,7 @@ from labs.runtime.launcher import LabServer, start_lab
 from labs.runtime.processes import wait_until
 from labs.runtime.registry import LABS
 from labs.runtime.serve import READY_PREFIX
+from labs.runtime.webapp import REPO_ROOT as ROOT
 from tools.pytest_ipc_kernels import IpcKernelManager
 
 
@@ -389,6 +390,13 @@ def test_list_gives_each_lab_its_summary_and_notebook():
     lines = labs_cli("list").stdout.splitlines()
     for line, lab in zip(lines, LABS.values(), strict=True):
         assert lab.summary in line and f"[notebook {lab.notebook}]" in line
+        assert (f"[also {', '.join(lab.also)}]" in line) == bool(lab.also), line
+
+
+def test_every_notebook_the_registry_names_exists():
+    shipped = {path.stem for path in (ROOT / "notebooks").glob("*.ipynb")}
+    named = {lab.notebook for lab in LABS.values()} | {name for lab in LABS.values() for name in lab.also}
+    assert named <= shipped, f"no such notebook: {sorted(named - shipped)}"
 
 
 def test_a_single_process_lab_refuses_several_workers():

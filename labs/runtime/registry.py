@@ -15,12 +15,14 @@ from types import ModuleType
 class Lab:
     name: str
     summary: str
-    notebook: str
+    notebook: str  # where the lab is taught (its page's header names it)
     # "always": the lab cannot run without Redis; "multi-process": only when served by
     # several worker processes (they share state through Redis); "never".
     redis: str = "never"
     # Why the lab must run in one process, if it must (None: any number of workers).
     single_process: str | None = None
+    # Later notebooks that start the lab again, for what they add (a proxy, faults, a cluster...).
+    also: tuple[str, ...] = ()
 
     @property
     def module_name(self) -> str:
@@ -43,7 +45,7 @@ LABS: dict[str, Lab] = {
         Lab("sse_blueprint", "The notification app: flask-sse's Blueprint with Redis pub/sub behind it.",
             "03_blueprints_and_flask_sse", redis="always"),
         Lab("manual_sse", "SSE by hand: a streaming Response with ids, replay, keep-alives and cleanup.",
-            "04_manual_sse", redis="multi-process"),
+            "04_manual_sse", redis="multi-process", also=("14_dead_clients_and_real_clients",)),
         Lab("polling", "Short polling with a cursor and ETags: nothing lost, nothing repeated.",
             "05_short_polling", redis="multi-process"),
         Lab("long_polling", "Long polling: the server holds each request until there is news.",
@@ -55,7 +57,7 @@ LABS: dict[str, Lab] = {
             "memory: with several workers a retried delivery could be pushed twice"),
         Lab("token_stream", "An LLM-style token stream: POST a prompt, read tokens with fetch, [DONE], errors "
             "in-band, and the generator stops when its reader goes; with Redis, resumable generations.",
-            "12_auth_cors_and_fetch_streaming", redis="multi-process"),
+            "12_auth_cors_and_fetch_streaming", redis="multi-process", also=("14_dead_clients_and_real_clients",)),
         Lab("secure_stream", "Streams that need a login (cookie, one-time ticket, Bearer over fetch), per-user "
             "channels, and CORS between two origins.", "12_auth_cors_and_fetch_streaming",
             single_process="its sessions, tokens, tickets and open streams live in one process's memory"),
