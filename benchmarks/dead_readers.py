@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import threading
 import time
@@ -129,40 +130,54 @@ def time_release(lab: LabServer, relay: RelayServer, mode: str, limit: float) ->
     return None
 
 
-def lab_sockets(lab: LabServer) -> set[int]:
-    """The peer ports of every TCP connection the lab's processes hold open: while a reader's
-    port is here, the lab still holds its socket (and the stream behind it)."""
+def socket_holder(lab: LabServer, peer_port: int) -> tuple[str, str] | None:
+    """Where the lab holds its socket to the reader at ``peer_port``: ``(/proc/PID/fd/N, socket:[inode])``.
+
+    A socket the kernel has given up on (an RST, ETIMEDOUT) leaves ``/proc/net/tcp`` at once, while
+    the lab may still hold it; its file descriptor is what tells when the lab let go."""
     root = psutil.Process(lab.pid)
-    ports = set()
     for process in (root, *root.children(recursive=True)):
         try:
-            ports |= {c.raddr.port for c in process.net_connections(kind="tcp") if c.raddr}
-        except psutil.NoSuchProcess:
+            for connection in process.net_connections(kind="tcp"):
+                if connection.raddr and connection.raddr.port == peer_port and connection.fd != -1:
+                    path = f"/proc/{process.pid}/fd/{connection.fd}"
+                    return path, os.readlink(path)
+        except (psutil.NoSuchProcess, FileNotFoundError):
             continue
-    return ports
+    return None
+
+
+def still_held(holder: tuple[str, str]) -> bool:
+    """True while the lab's file descriptor still refers to the same socket."""
+    try:
+        return os.readlink(holder[0]) == holder[1]
+    except OSError:
+        return False
 
 
 def race(lab: LabServer, relay: RelayServer, modes: list[str], limit: float) -> dict[str, float | None]:
     """One reader per mode through ``relay``, all broken at once, each its own way: per mode, the
     seconds until the lab closed that reader's socket (None: still held after ``limit`` s)."""
-    readers, ports = {}, {}
+    readers, faults = {}, {}
     for mode in modes:
         readers[mode] = open_reader(lab, relay.url)
         newest = max(relay.wait_for_connections(len(readers)), key=lambda c: c["id"])
-        ports[mode] = (newest["id"], newest["upstream_port"])
+        holder = socket_holder(lab, newest["upstream_port"])
+        if holder is None:
+            raise RuntimeError(f"{lab.name} holds no socket to the relay's port {newest['upstream_port']}")
+        faults[mode] = (newest["id"], holder)
     started = time.monotonic()
-    for mode, (ident, _) in ports.items():
+    for mode, (ident, _) in faults.items():
         relay.fault(mode, ident)
     released: dict[str, float | None] = dict.fromkeys(modes)
     while time.monotonic() - started < limit and None in released.values():
-        held_now = lab_sockets(lab)
-        for mode, (_, port) in ports.items():
-            if released[mode] is None and port not in held_now:
+        for mode, (_, holder) in faults.items():
+            if released[mode] is None and not still_held(holder):
                 released[mode] = time.monotonic() - started
         time.sleep(0.05)
     for mode, reader in readers.items():
         if mode in ("stall", "blackhole"):
-            relay.heal(ports[mode][0])
+            relay.heal(faults[mode][0])
         reader.close()
     return released
 
