@@ -26,6 +26,7 @@ from labs.runtime.launcher import LabServer, start_lab
 from labs.runtime.processes import wait_until
 from labs.runtime.registry import LABS
 from labs.runtime.serve import READY_PREFIX
+from labs.runtime.webapp import REPO_ROOT as ROOT
 from tools.pytest_ipc_kernels import IpcKernelManager
 
 
@@ -396,7 +397,8 @@ def test_list_gives_each_lab_its_summary_and_notebook():
 def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
     lines = {line.split()[0]: line for line in labs_cli("list").stdout.splitlines()}
     assert lines["manual_sse"].endswith("[notebooks 04_manual_sse, 09_transport_showdown, 10_through_a_proxy, "
-                                        "11_connection_limits_and_http2, 13_scaling_out]")
+                                        "11_connection_limits_and_http2, 13_scaling_out, "
+                                        "14_dead_clients_and_real_clients]")
     assert lines["websockets"].endswith("[notebooks 07_websockets, 09_transport_showdown, 13_scaling_out]")
     assert lines["event_stream"].endswith("[notebook 01_event_stream_format]")
     verbose = labs_cli("list", "--verbose").stdout
@@ -412,8 +414,14 @@ def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
         {"cell_type": "code", "source": ['lab = start_lab("polling")\n']},
         {"cell_type": "markdown", "source": ["Or in a terminal: `python -m labs cluster token_stream`"]}]}))
     assert notebooks_for(LABS["polling"], tmp_path) == ["05_short_polling", "14_new"]
-    assert notebooks_for(LABS["token_stream"], tmp_path) == ["12_auth_cors_and_fetch_streaming", "14_new"]
+    assert notebooks_for(LABS["token_stream"], tmp_path) == ["14_new", "15_llm_streams_and_resumable_generations"]
     assert notebooks_for(LABS["event_stream"], tmp_path) == ["01_event_stream_format"]
+
+
+def test_every_notebook_the_registry_names_exists():
+    shipped = {path.stem for path in (ROOT / "notebooks").glob("*.ipynb")}
+    named = {lab.notebook for lab in LABS.values()}
+    assert named <= shipped, f"no such notebook: {sorted(named - shipped)}"
 
 
 def test_a_single_process_lab_refuses_several_workers():

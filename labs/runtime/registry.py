@@ -15,12 +15,13 @@ from types import ModuleType
 class Lab:
     name: str
     summary: str
-    notebook: str
+    notebook: str  # where the lab is taught (its page's header names it)
     # "always": the lab cannot run without Redis; "multi-process": only when served by
     # several worker processes (they share state through Redis); "never".
     redis: str = "never"
     # Why the lab must run in one process, if it must (None: any number of workers).
     single_process: str | None = None
+    # Later notebooks that start the lab again, for what they add (a proxy, faults, a cluster...).
 
     @property
     def module_name(self) -> str:
