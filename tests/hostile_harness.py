@@ -81,12 +81,23 @@ def user_problem(uid: int | None) -> str | None:
 
 
 def python_for(uid: int | None) -> Path:
-    """The Python the copy's venv is made from: the checkout's own for root; for another user
-    Debian's ``/usr/bin/python3.X`` (the same minor version, so the checkout's compiled
-    packages load), since the checkout's may live where others cannot go (/root)."""
-    if uid is None:
-        return Path(getattr(sys, "_base_executable", sys.executable))
+    """The Python the copy's venv is made from: the checkout's own for root, and for another user
+    too where that user can run it (GitHub's setup-python puts it in a world-readable folder);
+    else the system's ``/usr/bin/python3.X`` of the same minor version (so the checkout's
+    compiled packages load), since the checkout's may live where others cannot go (/root)."""
+    own = Path(getattr(sys, "_base_executable", sys.executable))
+    if uid is None or _runs_as(uid, own):
+        return own
     return Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+
+
+def _runs_as(uid: int, python: Path) -> bool:
+    try:
+        run = subprocess.run([SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", str(python),
+                              "-c", "pass"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return run.returncode == 0
 
 
 def copy_repository(dest: Path) -> None:

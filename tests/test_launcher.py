@@ -176,7 +176,8 @@ def test_gunicorn_workers_tune_the_garbage_collector():
             "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     before, after, frozen = json.loads(out)
-    assert before == [700, 10, 10]  # Python's defaults: the hook really changes something
+    assert before != list(GC_THRESHOLDS) and before[0] < GC_THRESHOLDS[0]  # Python's defaults (700 until 3.13,
+    # 2000 from 3.13): the hook really changes something
     assert after == list(GC_THRESHOLDS)
     assert frozen > 0
 

@@ -42,6 +42,7 @@ PRELOAD = ("flask", "werkzeug.serving", "requests", "redis", "socketio", "playwr
 
 
 REPLY_SECONDS = 10.0  # for the server to fork a judge: it takes milliseconds
+START_SECONDS = 60.0  # for a new server's first reply, which waits for its imports (seconds under load)
 
 
 def available() -> bool:
@@ -60,6 +61,7 @@ def kill_group(pid: int) -> None:
 
 class _Server:
     def __init__(self) -> None:
+        self.first = True
         self.sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self.process = subprocess.Popen(
@@ -80,7 +82,9 @@ class _Server:
             pass
 
     def fork(self, workdir: str, fds: list[int]) -> int:
-        self.sock.settimeout(REPLY_SECONDS)  # a stopped or wedged server costs one judgement, not the run
+        # A stopped or wedged server costs one judgement, not the run.
+        self.sock.settimeout(START_SECONDS if self.first else REPLY_SECONDS)
+        self.first = False
         try:
             socket.send_fds(self.sock, [json.dumps({"workdir": workdir}).encode()], fds)
             reply = self.sock.recv(4096)

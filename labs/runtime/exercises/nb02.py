@@ -84,10 +84,10 @@ def check_2_1(answer: Answer) -> None:
 
 # ------------------------------------------------------------------ Exercise 2.2
 
-def _event_for(payload: dict):
+def _event_for(payload: dict, style: dict | None = None):
     """The payload as a server might send it: compact, pretty over several data: lines, ASCII-escaped."""
-    style = random.choice([{}, {"indent": 2}, {"ensure_ascii": False}, {"separators": (",", ":")},
-                           {"indent": 1, "ensure_ascii": False}])
+    style = style if style is not None else random.choice(
+        [{}, {"indent": 2}, {"ensure_ascii": False}, {"separators": (",", ":")}, {"indent": 1, "ensure_ascii": False}])
     block = encode_event(json.dumps(payload, **style), event=random.choice(["notify", None]),
                          id=random.choice([None, random.randint(1, 999)]))
     (event,) = decode(block)
@@ -105,8 +105,9 @@ def check_2_2(answer: Answer) -> None:
     message_of = answer.function("message_of")
     payloads = [_payload() for _ in range(6)]
     payloads[0] = {"message": _text()}
-    for payload in payloads:
-        event = _event_for(payload)
+    multi_line = random.randrange(1, len(payloads))  # one event always spreads over several data: lines
+    for position, payload in enumerate(payloads):
+        event = _event_for(payload, {"indent": 2} if position == multi_line else None)
         got = message_of(answer.inside("new", "labs.runtime.client.Event", event.type, event.data, event.id))
         assert got == payload["message"], (
             f"for an event whose data is {event.data!r} you returned {got!r}; "
