@@ -93,8 +93,10 @@ def python_for(uid: int | None) -> Path:
 
 def _runs_as(uid: int, python: Path) -> bool:
     try:
-        run = subprocess.run([SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", str(python),
-                              "-c", "pass"], capture_output=True, timeout=30)
+        # access(2) as that user: running it is no proof (an exec that cannot reach the path can
+        # end up in another python of the same name).
+        run = subprocess.run([SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--", "/usr/bin/test",
+                              "-x", str(python)], capture_output=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
         return False
     return run.returncode == 0
