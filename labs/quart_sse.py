@@ -20,12 +20,14 @@ any number of such processes share ids and history).  Routes: ``POST /send_notif
 
 Config: as manual_sse (``KEEPALIVE_SECONDS``, ``RETRY_MS``, ``HISTORY``, ``QUEUE_SIZE``,
 ``BROKER``, ``REDIS_URL``, ``REDIS_KEY``, ``PUBLISH_TOKEN``, ``MAX_STREAMS``,
-``WRITE_DEADLINE_SECONDS``).  Not carried over: the goodbye on SIGTERM (uvicorn closes the
-streams itself when it stops; readers come back after their ``retry:``).
+``WRITE_DEADLINE_SECONDS``, ``SHUTDOWN_RETRY_MS``, ``GOODBYE_ON_SIGTERM``).  Stopping (SIGTERM,
+Ctrl-C) gives every reader its ``event: goodbye`` with a jittered ``retry:``, as manual_sse does:
+uvicorn asks the lab (``extensions["on_stop"]``) before it closes the streams.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +37,8 @@ from quart import Quart, Response, current_app, jsonify, request
 from labs.runtime.asgi_app import check_publish_token, create_asgi_lab_app, read_notification
 from labs.runtime.broker import Broker, create_broker
 from labs.runtime.errors import REDIS_DOWN, ApiError
+from labs.runtime.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, pick_retry_ms, retry_range
+from labs.runtime.sse import encode_json_event
 from labs.runtime.sse_async import StreamLimits, call, event_stream
 from labs.runtime.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, STREAM_HEADERS, StreamCounter
 from labs.runtime.stream_guard import limits_of
@@ -52,6 +56,25 @@ class QuartSse:
     keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS
     retry_ms: int = DEFAULT_RETRY_MS
     streams: StreamCounter = field(default_factory=StreamCounter)
+    shutdown_retry: tuple[int, int] = DEFAULT_SHUTDOWN_RETRY_MS  # the goodbye's retry: range, ms
+    leaving: bool = False  # the server is stopping: every stream gets its goodbye
+
+    async def say_goodbye(self) -> None:
+        """Called by the server when it is told to stop (SIGTERM, Ctrl-C), before it closes anything."""
+        self.leaving = True
+        self.broker.cut_all()  # each stream wakes, writes farewell() and ends
+        for _ in range(50):  # up to 1 s for the goodbyes to be written
+            if not self.streams.count:
+                return
+            await asyncio.sleep(0.02)
+
+    def farewell(self) -> bytes | None:
+        """The last event of a stream when the server is stopping: when to come back, per reader."""
+        if not self.leaving:
+            return None
+        retry = pick_retry_ms(self.shutdown_retry)
+        return encode_json_event({"reason": "server stopping", "retry_ms": retry}, event="goodbye",
+                                 retry=retry).encode()
 
 
 def lab() -> QuartSse:
@@ -69,13 +92,16 @@ def add_routes(app: Quart) -> None:
     async def stream():
         state = lab()
         await call(state.broker, state.broker.check)  # before the 200: inside the stream no error can be JSON
+        if state.leaving:  # this node is stopping: a newcomer gets only "come back later"
+            return Response(state.farewell(), mimetype="text/event-stream", headers=STREAM_HEADERS)
         if not state.guard.admit():  # full: "come back later", never an error status
             return Response(state.guard.refusal(), mimetype="text/event-stream", headers=STREAM_HEADERS)
         last_event_id = request.headers.get("Last-Event-ID")
         if last_event_id is None:
             last_event_id = request.args.get("lastEventId")
         body = event_stream(state.broker, last_event_id, keepalive_seconds=state.keepalive_seconds,
-                            retry_ms=state.retry_ms, streams=state.streams, guard=state.guard)
+                            retry_ms=state.retry_ms, streams=state.streams, guard=state.guard,
+                            farewell=state.farewell)
         response = Response(body, mimetype="text/event-stream", headers=STREAM_HEADERS)
         response.timeout = None  # Quart ends a response body after 60 s by default: a stream must not
         return response
@@ -109,7 +135,10 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
         broker, StreamLimits(limits_of(app.config)),
         keepalive_seconds=float(app.config.get("KEEPALIVE_SECONDS", DEFAULT_KEEPALIVE_SECONDS)),
         retry_ms=int(app.config.get("RETRY_MS", DEFAULT_RETRY_MS)),
+        shutdown_retry=retry_range(app.config.get("SHUTDOWN_RETRY_MS", DEFAULT_SHUTDOWN_RETRY_MS)),
     )
+    if app.config.get("GOODBYE_ON_SIGTERM", True):
+        app.extensions["on_stop"] = app.extensions["quart_sse"].say_goodbye  # labs.runtime.serve calls it
     add_routes(app)
     if broker.kind == "redis":
         import redis

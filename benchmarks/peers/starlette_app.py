@@ -42,7 +42,7 @@ async def stream(request: Request) -> EventSourceResponse:
         async for event, data, ident in hub.items(request.headers.get("last-event-id")):
             item = {"event": event, "data": json.dumps(data)}
             if ident is not None:
-                item["id"] = ident
+                item["id"] = str(ident)
             if event == "connected":
                 item["retry"] = RETRY_MS
             yield item

@@ -103,7 +103,8 @@ def _serve_asgi(lab: Lab, sock: socket.socket, config: dict[str, Any]) -> None:
     gives each connection of a WSGI lab are set once, on the listening socket: Linux copies
     ``SO_KEEPALIVE``, the keep-alive timings and ``TCP_USER_TIMEOUT`` to every accepted one.
     uvicorn handles SIGTERM and Ctrl-C itself (the lifeline sends SIGTERM): it stops
-    accepting, waits ``timeout_graceful_shutdown`` for open streams, then cancels them.
+    accepting, calls the app's ``extensions["on_stop"]`` (the lab's goodbyes), waits
+    ``timeout_graceful_shutdown`` for streams still open, then cancels them.
     """
     import uvicorn
 
@@ -111,9 +112,19 @@ def _serve_asgi(lab: Lab, sock: socket.socket, config: dict[str, Any]) -> None:
 
     dead_readers.tune(sock, *dead_readers.settings_of(config))
     app = lab.module().create_app(config)
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
-                                           timeout_graceful_shutdown=1, server_header=False))
-    server.run(sockets=[sock])
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            # Before uvicorn waits for open streams (which never end by themselves, so it would
+            # cancel them after its timeout): the lab ends each with its goodbye, as on SIGTERM.
+            stopping = app.extensions.get("on_stop")
+            if stopping is not None:
+                await stopping()
+            await super().shutdown(sockets)
+
+    config_ = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+                             timeout_graceful_shutdown=1, server_header=False)
+    Server(config_).run(sockets=[sock])
 
 
 # Collect the young generation every 50,000 net allocations instead of Python's 700.

@@ -165,7 +165,8 @@ class StreamLimits:
 
 
 async def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds: float, retry_ms: int,
-                       streams: StreamCounter, guard: StreamLimits) -> AsyncIterator[bytes]:
+                       streams: StreamCounter, guard: StreamLimits,
+                       farewell: Callable[[], bytes | None] | None = None) -> AsyncIterator[bytes]:
     """The body of one ``GET /stream``: the same events, in the same order, as the WSGI core's."""
     subscriber = AsyncSubscriber(broker.queue_size)
     subscriber.writer = asyncio.current_task()
@@ -188,6 +189,9 @@ async def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_s
                 chunks = [keep_alive().encode()]  # for proxies: a reader that left is noticed anyway
                 continue
             if batch is None:  # cut off: too slow, or the server ended every stream
+                goodbye = farewell() if farewell is not None else None
+                if goodbye:  # the server is stopping: "come back in N ms", then the end
+                    yield goodbye
                 return
             fresh = [message for message in batch if message.id > position]  # skip what the replay sent
             chunks = [b"".join(message.wire for message in fresh)] if fresh else []
