@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import psutil
 import requests
 
 from labs.runtime.launcher import LabServer
@@ -115,6 +117,15 @@ def open_reader(lab: LabServer, url: str, generate: dict | None = None) -> RawRe
     return reader
 
 
+def open_many(lab: LabServer, url: str, count: int, timeout: float = 15.0) -> list[RawReader]:
+    """Open ``count`` plain readers of ``lab``'s ``/stream`` at ``url`` at once; wait until the lab holds them."""
+    before = held(lab)
+    readers = [RawReader(url, _request("GET", url + "/stream", {})) for _ in range(count)]
+    if not wait_until(lambda: held(lab) >= before + count, timeout):
+        raise RuntimeError(f"{lab.name} holds {held(lab) - before} of {count} new readers after {timeout} s")
+    return readers
+
+
 def time_release(lab: LabServer, relay: RelayServer, mode: str, limit: float) -> float | None:
     """Break every relayed connection with ``mode``; seconds until the lab holds none, None if > ``limit``."""
     relay.fault(mode)
@@ -122,6 +133,58 @@ def time_release(lab: LabServer, relay: RelayServer, mode: str, limit: float) ->
     if wait_until(lambda: held(lab) == 0, limit, interval=0.05):
         return time.monotonic() - started
     return None
+
+
+def socket_holder(lab: LabServer, peer_port: int) -> tuple[str, str] | None:
+    """Where the lab holds its socket to the reader at ``peer_port``: ``(/proc/PID/fd/N, socket:[inode])``.
+
+    A socket the kernel has given up on (an RST, ETIMEDOUT) leaves ``/proc/net/tcp`` at once, while
+    the lab may still hold it; its file descriptor is what tells when the lab let go."""
+    root = psutil.Process(lab.pid)
+    for process in (root, *root.children(recursive=True)):
+        try:
+            for connection in process.net_connections(kind="tcp"):
+                if connection.raddr and connection.raddr.port == peer_port and connection.fd != -1:
+                    path = f"/proc/{process.pid}/fd/{connection.fd}"
+                    return path, os.readlink(path)
+        except (psutil.NoSuchProcess, FileNotFoundError):
+            continue
+    return None
+
+
+def still_held(holder: tuple[str, str]) -> bool:
+    """True while the lab's file descriptor still refers to the same socket."""
+    try:
+        return os.readlink(holder[0]) == holder[1]
+    except OSError:
+        return False
+
+
+def race(lab: LabServer, relay: RelayServer, modes: list[str], limit: float) -> dict[str, float | None]:
+    """One reader per mode through ``relay``, all broken at once, each its own way: per mode, the
+    seconds until the lab closed that reader's socket (None: still held after ``limit`` s)."""
+    readers, faults = {}, {}
+    for mode in modes:
+        readers[mode] = open_reader(lab, relay.url)
+        newest = max(relay.wait_for_connections(len(readers)), key=lambda c: c["id"])
+        holder = socket_holder(lab, newest["upstream_port"])
+        if holder is None:
+            raise RuntimeError(f"{lab.name} holds no socket to the relay's port {newest['upstream_port']}")
+        faults[mode] = (newest["id"], holder)
+    started = time.monotonic()
+    for mode, (ident, _) in faults.items():
+        relay.fault(mode, ident)
+    released: dict[str, float | None] = dict.fromkeys(modes)
+    while time.monotonic() - started < limit and None in released.values():
+        for mode, (_, holder) in faults.items():
+            if released[mode] is None and not still_held(holder):
+                released[mode] = time.monotonic() - started
+        time.sleep(0.05)
+    for mode, reader in readers.items():
+        if mode in ("stall", "blackhole"):
+            relay.heal(faults[mode][0])
+        reader.close()
+    return released
 
 
 @dataclass

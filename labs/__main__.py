@@ -1,8 +1,9 @@
 """The kit's command line: ``python -m labs COMMAND``.
 
-    list                      every lab, one line each
+    list [--verbose]          every lab, one line each, with the notebooks that start it
     run NAME [options]        serve a lab (Ctrl-C stops it and everything it started)
-    cluster NAME [--nodes N]  serve a lab as N processes behind nginx, sharing one Redis
+    cluster NAME [--nodes N]  serve a lab as N processes behind nginx, sharing one Redis; type
+                              help into it: stop/kill/start/restart a node, rolling restarts
     decode [--url URL]        show what a browser's EventSource would dispatch
     send-webhook [options]    sign and send a webhook delivery (see labs.runtime.webhook_sender)
     grade [options] PATH...   grade submitted notebooks (see labs.runtime.grading)
@@ -20,9 +21,20 @@ from labs.runtime.registry import LABS, UnknownLab, get_lab
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """One line a lab, name first, with every notebook that starts it; ``--verbose`` adds each
+    notebook's part and the commands to demo the lab."""
+    from labs.runtime.notebook_labs import demo_commands, notebooks_for, part
+
     width = max(map(len, LABS))
     for lab in LABS.values():
-        print(f"{lab.name:<{width}}  {lab.summary}  [notebook {lab.notebook}]")
+        notebooks = notebooks_for(lab)
+        label = "notebook" if len(notebooks) == 1 else "notebooks"
+        print(f"{lab.name:<{width}}  {lab.summary}  [{label} {', '.join(notebooks)}]")
+        if args.verbose:
+            for name in dict.fromkeys(part(notebook) for notebook in notebooks):
+                print(f"{'':<{width}}    {name}: {', '.join(n for n in notebooks if part(n) == name)}")
+            for command in demo_commands(lab, notebooks):
+                print(f"{'':<{width}}    demo: {command}")
     return 0
 
 
@@ -37,6 +49,20 @@ def _parse_config(pairs: list[str], config_json: str | None) -> dict:
         except json.JSONDecodeError:
             config[key] = value  # anything else is a plain string
     return config
+
+
+def _fault_plan(args: argparse.Namespace, config: dict):
+    """``--fault`` and ``--http2`` as settings for nginx (None without ``--behind-proxy``)."""
+    if args.fault and not args.behind_proxy:
+        raise SystemExit("--fault needs --behind-proxy: each fault is a setting of the nginx in front of the lab")
+    if not args.behind_proxy:
+        return None
+    from labs.runtime.proxy_faults import plan_faults
+
+    try:
+        return plan_faults(args.fault, http2=args.http2, keepalive_seconds=config.get("KEEPALIVE_SECONDS"))
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -60,20 +86,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.http2 and not args.behind_proxy:
         raise SystemExit("--http2 needs --behind-proxy: the lab's own server speaks HTTP/1.1, and browsers "
                          "speak HTTP/2 only over TLS, which nginx adds in front of it")
+    plan = _fault_plan(args, config)
     if args.relay:  # the chaos relay on host:port; behind it nginx (with --behind-proxy), then the lab
         from labs.runtime.nginx import ProxySettings
         from labs.runtime.relay import run_with_relay
 
+        if plan is not None and plan.inner is not None:
+            raise SystemExit("--relay does not combine with --fault two-proxies")
         return run_with_relay(lab.name, host=host, port=args.port, control_port=args.relay_control_port,
                               workers=args.workers, config=config, use_redis=args.redis,
                               behind_proxy=args.behind_proxy, announce=announce,
-                              proxy_settings=ProxySettings(http2=True) if args.http2 else None)
+                              proxy_settings=ProxySettings(**plan.outer) if plan is not None else None)
     if args.behind_proxy:  # nginx on host:port, the lab on a private port behind it
         from labs.runtime.nginx import ProxySettings, run_behind_proxy
+        from labs.runtime.proxy_faults import describe
 
         return run_behind_proxy(lab.name, host=host, port=args.port, workers=args.workers, config=config,
-                                use_redis=args.redis, announce=announce,
-                                settings=ProxySettings(http2=True) if args.http2 else None)
+                                use_redis=args.redis, announce=announce, settings=ProxySettings(**plan.outer),
+                                inner=ProxySettings(**plan.inner) if plan.inner is not None else None,
+                                notes=describe(plan))
 
     def on_ready(url: str, final_config: dict) -> None:
         if not args.exit_with_parent:
@@ -175,7 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("list", help="name every lab").set_defaults(func=cmd_list)
+    listing = commands.add_parser("list", help="name every lab, with every notebook that starts it")
+    listing.add_argument("--verbose", "-v", action="store_true",
+                         help="also each notebook's part (I, II, III) and the commands to demo each lab")
+    listing.set_defaults(func=cmd_list)
 
     run = commands.add_parser("run", help="serve one lab")
     run.add_argument("name", help="a lab's name (see `python -m labs list`)")
@@ -192,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="serve through a real nginx: nginx listens on --host/--port, the lab on a private port")
     run.add_argument("--http2", action="store_true",
                      help="with --behind-proxy: nginx serves HTTPS and HTTP/2 (a private, throwaway certificate)")
+    run.add_argument("--fault", action="append", default=[], metavar="FAULT",
+                     help="with --behind-proxy: one of notebook 10's proxy faults, printed with nginx's config: "
+                          "gzip, read-timeout=S, ignore-accel-buffering, http1.0, two-proxies (may be repeated)")
     run.add_argument("--relay", action="store_true",
                      help="serve through a chaos relay (labs.runtime.relay) on --host/--port that can close, "
                           "reset, stall or black-hole readers (--behind-proxy too: reader -> relay -> nginx -> lab)")

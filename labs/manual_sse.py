@@ -45,7 +45,8 @@ the node is stopping gets only that goodbye (:mod:`labs.runtime.shutdown`, noteb
 Config: ``KEEPALIVE_SECONDS`` (15), ``RETRY_MS`` (3000), ``HISTORY`` (1000),
 ``QUEUE_SIZE`` (256), ``BROKER``, ``REDIS_URL``, ``REDIS_KEY`` (``sse-kit:manual_sse``),
 ``SHUTDOWN_RETRY_MS`` (``[1000, 5000]``; one number: the same for every reader),
-``GOODBYE_ON_SIGTERM`` (true).
+``GOODBYE_ON_SIGTERM`` (true), ``NODE_NAME`` (a cluster's node: its name and pid open each stream,
+and ``/stats`` adds ``cluster``, every node's readers, through Redis: :mod:`labs.runtime.presence`).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from labs.runtime.broker import Broker, create_broker
 from labs.runtime.errors import REDIS_DOWN, ApiError
 from labs.runtime.notify import check_publish_token, read_notification
+from labs.runtime.presence import Presence, start_presence
 from labs.runtime.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, on_sigterm, pick_retry_ms, retry_range
 from labs.runtime.sse import encode_json_event
 from labs.runtime.sse_response import (
@@ -82,9 +84,14 @@ class ManualSse:
     streams: StreamCounter = field(default_factory=StreamCounter)  # open streams in this process
     shutdown_retry: tuple[int, int] = DEFAULT_SHUTDOWN_RETRY_MS  # the goodbye's retry: range, ms
     leaving: bool = False  # SIGTERM came: every stream gets its goodbye
+    node: str | None = None  # NODE_NAME: this process is a node of a cluster
+    presence: Presence | None = None  # with a node name and Redis: the cluster's counts
 
     # Graceful shutdown (labs.runtime.shutdown calls these on SIGTERM).
     def say_goodbye(self) -> None:
+        override = self.presence.shutdown_retry() if self.presence is not None else None
+        if override is not None:  # set for the whole cluster (python -m labs cluster: rolling jitter|fixed)
+            self.shutdown_retry = retry_range(override)
         self.leaving = True
         self.broker.cut_all()  # each stream's generator wakes, writes farewell() and ends
 
@@ -121,8 +128,11 @@ def stream():
     state.broker.check()
     if state.leaving:  # this node is stopping: a newcomer gets only "come back later"
         return Response(state.farewell(), mimetype="text/event-stream", headers=STREAM_HEADERS)
+    if state.presence is not None:
+        state.presence.opened()
+    hello = {"node": state.node, "pid": os.getpid()} if state.node else None  # for the page's header
     return stream_response(state.broker, state.streams, keepalive_seconds=state.keepalive_seconds,
-                           retry_ms=state.retry_ms, farewell=state.farewell)
+                           retry_ms=state.retry_ms, farewell=state.farewell, hello=hello)
 
 
 @bp.get("/stats")
@@ -130,8 +140,9 @@ def stats():
     state = lab()
     # Counts are this process's (with several workers, the one that answered);
     # last_id and history come from the broker's log, so with Redis they are global.
+    extra = {"cluster": state.presence.cluster()} if state.presence is not None else {}
     return jsonify(clients=state.streams.count, pid=os.getpid(), keepalive_seconds=state.keepalive_seconds,
-                   capacity=capacity(), **state.broker.stats())
+                   capacity=capacity(), **state.broker.stats(), **extra)
 
 
 @bp.post("/disconnect_all")
@@ -157,6 +168,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         retry_ms=int(app.config.get("RETRY_MS", DEFAULT_RETRY_MS)),
         shutdown_retry=retry_range(app.config.get("SHUTDOWN_RETRY_MS", DEFAULT_SHUTDOWN_RETRY_MS)),
     )
+    state.node = app.config.get("NODE_NAME") or None
+    state.presence = start_presence(app.config, broker, lambda: state.streams.count)
     if app.config.get("GOODBYE_ON_SIGTERM", True):
         on_sigterm(state)
     app.register_blueprint(bp)

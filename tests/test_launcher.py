@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from labs.runtime.launcher import LabServer, start_lab
 from labs.runtime.processes import wait_until
 from labs.runtime.registry import LABS
 from labs.runtime.serve import READY_PREFIX
+from labs.runtime.webapp import REPO_ROOT as ROOT
 from tools.pytest_ipc_kernels import IpcKernelManager
 
 
@@ -390,7 +392,38 @@ def test_list_names_every_lab():
 def test_list_gives_each_lab_its_summary_and_notebook():
     lines = labs_cli("list").stdout.splitlines()
     for line, lab in zip(lines, LABS.values(), strict=True):
-        assert lab.summary in line and f"[notebook {lab.notebook}]" in line
+        notebooks = re.search(r"\[notebooks? ([^\]]+)\]$", line).group(1).split(", ")
+        assert lab.summary in line and lab.notebook in notebooks, line
+
+
+def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
+    lines = {line.split()[0]: line for line in labs_cli("list").stdout.splitlines()}
+    assert lines["manual_sse"].endswith("[notebooks 04_manual_sse, 09_transport_showdown, 10_through_a_proxy, "
+                                        "11_connection_limits_and_http2, 13_scaling_out, "
+                                        "14_dead_clients_and_real_clients]")
+    assert lines["websockets"].endswith("[notebooks 07_websockets, 09_transport_showdown, 13_scaling_out]")
+    assert lines["event_stream"].endswith("[notebook 01_event_stream_format]")
+    verbose = labs_cli("list", "--verbose").stdout
+    block = verbose.split("manual_sse ", 1)[1].split("\npolling ", 1)[0]
+    assert "Part I: 04_manual_sse, 09_transport_showdown" in block
+    assert "Part II: 10_through_a_proxy, 11_connection_limits_and_http2, 13_scaling_out" in block
+    assert "demo: python -m labs run manual_sse --behind-proxy --fault gzip" in block
+    assert "demo: python -m labs cluster manual_sse --nodes 3" in block
+    # Read from the notebooks themselves: a new one that starts a lab is listed with no other change.
+    from labs.runtime.notebook_labs import notebooks_for
+
+    (tmp_path / "14_new.ipynb").write_text(json.dumps({"cells": [
+        {"cell_type": "code", "source": ['lab = start_lab("polling")\n']},
+        {"cell_type": "markdown", "source": ["Or in a terminal: `python -m labs cluster token_stream`"]}]}))
+    assert notebooks_for(LABS["polling"], tmp_path) == ["05_short_polling", "14_new"]
+    assert notebooks_for(LABS["token_stream"], tmp_path) == ["14_new", "15_llm_streams_and_resumable_generations"]
+    assert notebooks_for(LABS["event_stream"], tmp_path) == ["01_event_stream_format"]
+
+
+def test_every_notebook_the_registry_names_exists():
+    shipped = {path.stem for path in (ROOT / "notebooks").glob("*.ipynb")}
+    named = {lab.notebook for lab in LABS.values()}
+    assert named <= shipped, f"no such notebook: {sorted(named - shipped)}"
 
 
 def test_a_single_process_lab_refuses_several_workers():

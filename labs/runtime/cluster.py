@@ -204,7 +204,8 @@ class Cluster:
     def _launch(self, node: Node, timeout: float, extra: dict[str, Any] | None) -> None:
         for attempt in range(RESTART_ATTEMPTS):
             port_args = ["--port", str(node.port)] if node.port else []
-            server = LabServer(self.name, config=self.node_config(extra), workers=self.workers, extra_args=port_args)
+            config = {**self.node_config(extra), "NODE_NAME": node.name}  # the page's header names it
+            server = LabServer(self.name, config=config, workers=self.workers, extra_args=port_args)
             try:
                 server.start(timeout)
             except LabStartError as exc:
@@ -364,8 +365,12 @@ def start_cluster(name: str, nodes: int = 3, *, config: dict[str, Any] | None = 
 
 
 def run_cluster(name: str, *, nodes: int = 3, host: str = "127.0.0.1", port: int = 5000, workers: int | None = None,
-                balance: str = "round_robin", config: dict[str, Any] | None = None) -> int:
-    """``python -m labs cluster NAME --nodes N``: serve until Ctrl-C (or SIGTERM), then stop it all."""
+                balance: str = "round_robin", config: dict[str, Any] | None = None, console: bool = True) -> int:
+    """``python -m labs cluster NAME --nodes N``: serve until Ctrl-C (or SIGTERM), then stop it all.
+
+    With ``console``, commands typed into it (standard input, one a line) stop, kill, start and
+    restart nodes and run rolling restarts: see :mod:`labs.runtime.cluster_console`.
+    """
     from labs.runtime.watchdog import raise_on_sigterm
 
     raise_on_sigterm()
@@ -379,6 +384,10 @@ def run_cluster(name: str, *, nodes: int = 3, host: str = "127.0.0.1", port: int
             if cluster.redis is not None:
                 print(f"{name}: the nodes share Redis at {cluster.redis.url}", flush=True)
             print(f"{name}: nginx's config is {cluster.nginx.directory / 'nginx.conf'}", flush=True)
+            if console:
+                from labs.runtime.cluster_console import start_console
+
+                start_console(cluster)
             _watch(cluster)
             return 1
     except KeyboardInterrupt:
@@ -388,13 +397,16 @@ def run_cluster(name: str, *, nodes: int = 3, host: str = "127.0.0.1", port: int
 
 
 def _watch(cluster: Cluster) -> None:
-    """Until nginx stops: say when a node stops on its own (nginx sends its requests elsewhere)."""
-    reported: set[str] = set()
+    """Until nginx stops: say when a node stops on its own (nginx sends its requests elsewhere).
+
+    A node stopped on purpose (a console command) has no server any more: not reported."""
+    reported: set[int] = set()
     while cluster.nginx.process.alive():
         for node in cluster.nodes:
-            if not node.alive and node.name not in reported:
-                reported.add(node.name)
-                print(f"{cluster.name}: {node.name} stopped on its own; nginx sends its requests to the others",
-                      file=sys.stderr, flush=True)
+            server = node.server
+            if server is not None and not node.alive and id(server) not in reported:
+                reported.add(id(server))
+                print(f"{cluster.name}: {node.name} stopped on its own; nginx sends its requests to the others "
+                      f"(type: start {node.index + 1})", file=sys.stderr, flush=True)
         time.sleep(0.5)
     print(f"{cluster.name}: nginx stopped on its own; its output:\n{cluster.nginx.log}", file=sys.stderr, flush=True)

@@ -480,36 +480,60 @@ def start_proxy(upstream, *, host: str = "127.0.0.1", port: int = 0, timeout: fl
 
 def run_behind_proxy(name: str, *, host: str = "127.0.0.1", port: int = 5000, workers: int | None = None,
                      config: dict | None = None, use_redis: bool = False, announce=None,
-                     settings: ProxySettings | None = None) -> int:
+                     settings: ProxySettings | None = None, inner: ProxySettings | None = None,
+                     notes: list[str] | None = None) -> int:
     """``python -m labs run NAME --behind-proxy``: nginx on ``host:port``, the lab privately behind it.
 
-    Runs until Ctrl-C (or SIGTERM), then stops both.  The lab trusts this one proxy's
-    ``X-Forwarded-*`` headers (``TRUSTED_PROXIES=1``) unless its config says otherwise.
+    ``inner``: a second nginx between that one and the lab (``--fault two-proxies``).  ``notes``
+    (``--fault``'s descriptions) are printed with every nginx's config.  Runs until Ctrl-C (or
+    SIGTERM), then stops them all.  The lab trusts its proxies' ``X-Forwarded-*`` headers
+    (``TRUSTED_PROXIES``: 1, or 2 with ``inner``) unless its config says otherwise.
     """
+    from contextlib import ExitStack
+
     from labs.runtime.launcher import LabServer, LabStartError
     from labs.runtime.watchdog import raise_on_sigterm
 
     raise_on_sigterm()
-    config = {"TRUSTED_PROXIES": 1, **(config or {})}
+    config = {"TRUSTED_PROXIES": 1 if inner is None else 2, **(config or {})}
     try:
-        with LabServer(name, config=config, workers=workers, redis=use_redis) as lab, \
-                NginxProxy(lab, settings, host=host, port=port) as proxy:
-            print(f"{name}: open {proxy.url}  (through nginx; Ctrl-C stops nginx and the lab)", flush=True)
-            print(f"{name}: the lab itself listens privately on {lab.url}", flush=True)
-            print(f"{name}: nginx's config is {proxy.directory / 'nginx.conf'} ({proxy.binary})", flush=True)
-            if proxy.ca_file is not None:
-                print(f"{name}: {'HTTP/2 over ' if proxy.settings.http2 else ''}TLS with a private CA "
-                      f"(curl --cacert {proxy.ca_file}); a browser warns about it once: choose to proceed",
-                      flush=True)
+        with ExitStack() as stack:
+            lab = stack.enter_context(LabServer(name, config=config, workers=workers, redis=use_redis))
+            parts = [lab]
+            if inner is not None:
+                parts.append(stack.enter_context(NginxProxy(lab, inner)))
+            proxy = stack.enter_context(NginxProxy(parts[-1], settings, host=host, port=port))
+            parts.append(proxy)
+            _announce_proxy(name, lab, parts[1:], notes)
             if announce is not None:
                 announce(proxy.url)
-            while lab.process.alive() and proxy.process.alive():
+            while all(part.process.alive() for part in parts):
                 time.sleep(0.2)
             which = "the lab" if not lab.process.alive() else "nginx"
-            print(f"{name}: {which} stopped on its own; its output:\n"
-                  f"{lab.log if which == 'the lab' else proxy.log}", file=sys.stderr, flush=True)
+            stopped = next(part for part in parts if not part.process.alive())
+            print(f"{name}: {which} stopped on its own; its output:\n{stopped.log}", file=sys.stderr, flush=True)
             return 1
     except KeyboardInterrupt:
         return 0
     except (LabStartError, NginxStartError, NginxUnavailable) as exc:
         raise SystemExit(f"{name}: {exc}") from None
+
+
+def _announce_proxy(name: str, lab, proxies: list[NginxProxy], notes: list[str] | None) -> None:
+    proxy = proxies[-1]
+    print(f"{name}: open {proxy.url}  (through nginx; Ctrl-C stops nginx and the lab)", flush=True)
+    print(f"{name}: the lab itself listens privately on {lab.url}", flush=True)
+    if len(proxies) > 1:
+        print(f"{name}: path: browser -> nginx {proxy.url} -> nginx {proxies[0].url} -> lab {lab.url}", flush=True)
+    for number, each in enumerate(reversed(proxies)):
+        which = "nginx's" if len(proxies) == 1 else ("the outer nginx's" if number == 0 else "the inner nginx's")
+        print(f"{name}: {which} config is {each.directory / 'nginx.conf'} ({each.binary})", flush=True)
+    if proxy.ca_file is not None:
+        print(f"{name}: {'HTTP/2 over ' if proxy.settings.http2 else ''}TLS with a private CA "
+              f"(curl --cacert {proxy.ca_file}); a browser warns about it once: choose to proceed", flush=True)
+    for note in notes or []:
+        print(f"{name}: {note}", flush=True)
+    if notes:  # a fault is shown with the exact config that makes it
+        for number, each in enumerate(reversed(proxies)):
+            title = "nginx.conf" if len(proxies) == 1 else f"{'outer' if number == 0 else 'inner'} nginx.conf"
+            print(f"----- {title} -----\n{each.config_text}----- end of {title} -----", flush=True)

@@ -15,12 +15,13 @@ from types import ModuleType
 class Lab:
     name: str
     summary: str
-    notebook: str
+    notebook: str  # where the lab is taught (its page's header names it)
     # "always": the lab cannot run without Redis; "multi-process": only when served by
     # several worker processes (they share state through Redis); "never".
     redis: str = "never"
     # Why the lab must run in one process, if it must (None: any number of workers).
     single_process: str | None = None
+    # Later notebooks that start the lab again, for what they add (a proxy, faults, a cluster...).
 
     @property
     def module_name(self) -> str:
@@ -54,8 +55,8 @@ LABS: dict[str, Lab] = {
             "08_webhooks", single_process="it remembers delivery ids, and holds its stream, in one process's "
             "memory: with several workers a retried delivery could be pushed twice"),
         Lab("token_stream", "An LLM-style token stream: POST a prompt, read tokens with fetch, [DONE], errors "
-            "in-band, and the generator stops when its reader goes; with Redis, resumable generations.",
-            "12_auth_cors_and_fetch_streaming", redis="multi-process"),
+            "in-band, and the generator stops when its reader goes; OpenAI's and Anthropic's formats under /v1; with "
+            "Redis, resumable generations.", "15_llm_streams_and_resumable_generations", redis="multi-process"),
         Lab("secure_stream", "Streams that need a login (cookie, one-time ticket, Bearer over fetch), per-user "
             "channels, and CORS between two origins.", "12_auth_cors_and_fetch_streaming",
             single_process="its sessions, tokens, tickets and open streams live in one process's memory"),

@@ -504,6 +504,7 @@ def run_with_relay(name: str, *, host: str = "127.0.0.1", port: int = 5000, cont
 
     raise_on_sigterm()
     config = {"TRUSTED_PROXIES": 1, **(config or {})} if behind_proxy else dict(config or {})
+    config.setdefault("VIA_RELAY", True)  # the lab page's header shows the relay in the path
     try:
         with ExitStack() as stack:
             lab = stack.enter_context(LabServer(name, config=config, workers=workers, redis=use_redis))

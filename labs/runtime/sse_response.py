@@ -174,7 +174,7 @@ def _socket_closer(environ: dict[str, Any]):
     return close
 
 
-def opening_block(retry_ms: int, position: int | None) -> bytes:
+def opening_block(retry_ms: int, position: int | None, hello: dict[str, Any] | None = None) -> bytes:
     """The first block of every stream: ``event: connected`` / ``id: N`` / ``retry:`` / ``data: {}``.
 
     It says how long to wait before reconnecting and (for a new reader: ``position`` is
@@ -189,14 +189,16 @@ def opening_block(retry_ms: int, position: int | None) -> bytes:
     published meanwhile.  So the block carries a data line and dispatches an event,
     ``connected``, which every client keeps the id of and no page listens to (a browser
     drops a named event nobody listens for).  ``{}`` rather than an empty line: code that
-    ``json.loads`` every event's data does not trip over it.
+    ``json.loads`` every event's data does not trip over it.  A node of a cluster says which
+    one it is there (``hello``: ``{"node": ..., "pid": ...}``), for the page's header.
     """
-    return encode_json_event({}, event="connected", id=position, retry=retry_ms).encode()
+    return encode_json_event(hello or {}, event="connected", id=position, retry=retry_ms).encode()
 
 
 def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds: float, retry_ms: int,
                  streams: StreamCounter, on_cut=None,
-                 farewell: Callable[[], bytes | None] | None = None) -> Iterator[bytes]:
+                 farewell: Callable[[], bytes | None] | None = None,
+                 hello: dict[str, Any] | None = None) -> Iterator[bytes]:
     """The body of one ``GET /stream`` response.
 
     The subscription is taken inside the generator, not in the view: the server calls
@@ -217,7 +219,7 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
         subscriber.end_write()
 
     try:
-        yield from write(opening_block(retry_ms, replay.position if last_event_id is None else None))
+        yield from write(opening_block(retry_ms, replay.position if last_event_id is None else None, hello))
         if replay.gap is not None:
             # Say it, rather than skip it: the page can tell its user to reload.
             resume_from = replay.messages[0].id - 1 if replay.messages else replay.position
@@ -250,7 +252,8 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
 
 
 def stream_response(broker: Broker, streams: StreamCounter, *, keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
-                    retry_ms: int = DEFAULT_RETRY_MS, farewell: Callable[[], bytes | None] | None = None) -> Response:
+                    retry_ms: int = DEFAULT_RETRY_MS, farewell: Callable[[], bytes | None] | None = None,
+                    hello: dict[str, Any] | None = None) -> Response:
     """The ``GET /stream`` response for the current request."""
     # The header is what EventSource sends when it reconnects; the query parameter is
     # for a first connection from a client that cannot set headers.  The header wins:
@@ -259,5 +262,5 @@ def stream_response(broker: Broker, streams: StreamCounter, *, keepalive_seconds
     if last_event_id is None:
         last_event_id = request.args.get("lastEventId")
     body = event_stream(broker, last_event_id, keepalive_seconds=keepalive_seconds, retry_ms=retry_ms,
-                        streams=streams, on_cut=_socket_closer(request.environ), farewell=farewell)
+                        streams=streams, on_cut=_socket_closer(request.environ), farewell=farewell, hello=hello)
     return Response(body, mimetype="text/event-stream", headers=STREAM_HEADERS)

@@ -7,10 +7,11 @@ answers health checks the same way and never shows a stack trace to a client.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, send_from_directory
+from flask import Flask, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from labs.runtime import dead_readers, stream_guard
@@ -39,6 +40,16 @@ def create_lab_app(name: str, config: dict[str, Any] | None = None) -> Flask:
     @app.get("/health")
     def health():
         return jsonify(status="ok", lab=name)
+
+    @app.get("/whereami")
+    def whereami():
+        # Where this request was served, for the page's header (static/common/lab.js): which
+        # node and process answered, how many proxies passed it on (each nginx appends to
+        # X-Forwarded-For), the HTTP version the last one spoke to the lab, and whether the
+        # chaos relay stands in front (a TCP relay adds no header: its launcher says so).
+        hops = [part for part in request.headers.get("X-Forwarded-For", "").split(",") if part.strip()]
+        return jsonify(lab=name, node=app.config.get("NODE_NAME"), pid=os.getpid(), proxies=len(hops),
+                       relay=bool(app.config.get("VIA_RELAY")), protocol=request.environ.get("SERVER_PROTOCOL"))
 
     @app.get("/classroom")
     def classroom():

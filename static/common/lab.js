@@ -22,7 +22,9 @@ const Lab = (() => {
     state.id = "lab-state";
     const clients = el("span", "", "clients");
     clients.id = "lab-clients";
-    header.append(state, clients);
+    const served = el("span", "", "served");
+    served.id = "lab-served";
+    header.append(state, clients, served);
     body.prepend(header);
     const wire = el("section", undefined, "wire");
     wire.append(el("h2", "On the wire"));
@@ -92,7 +94,16 @@ const Lab = (() => {
         if (response.status === 404) { clearInterval(timer); return; }
         if (response.ok) {
           const stats = await response.json();
-          if (typeof stats.clients === "number" && clientsUrl === url) node.textContent = `${stats.clients} connected`;
+          if (clientsUrl !== url) return;
+          // A cluster's node adds every node's count (through Redis): the whole class, not one node.
+          if (stats.cluster && typeof stats.cluster.clients === "number") {
+            const nodes = Object.keys(stats.cluster.nodes || {}).length;
+            node.textContent = `${stats.cluster.clients} connected (${nodes} node${nodes === 1 ? "" : "s"})`;
+            node.dataset.clients = String(stats.cluster.clients);
+          } else if (typeof stats.clients === "number") {
+            node.textContent = `${stats.clients} connected`;
+            node.dataset.clients = String(stats.clients);
+          }
         }
       } catch (e) { /* the lab may be restarting */ }
     }
@@ -100,6 +111,45 @@ const Lab = (() => {
     clientsTimer = timer;
     tick();
     return timer;
+  }
+
+  // Where the page is served from, in #lab-served: the path (direct, the relay, each nginx,
+  // HTTP/2 or 1.1 from the browser, the HTTP version nginx speaks to the lab) and which node
+  // and pid answered.  Its data-* attributes are for tests: data-path ("direct", "nginx",
+  // "nginx nginx", "relay nginx"...), data-protocol (the browser's: "h2", "http/1.1"),
+  // data-upstream (the version the lab saw), data-node, data-pid.  A page whose stream names
+  // its node (a cluster's manual_sse) calls servedBy(): the node to kill for this window.
+  const served = { path: [], protocol: "", upstream: "", node: "", pid: "", stream: false };
+  function showServed() {
+    const node = document.getElementById("lab-served");
+    const route = served.path.length ? "via " + served.path.join(" → ") : "direct";
+    const version = served.protocol === "h2" ? "HTTP/2" : served.protocol === "http/1.1" ? "HTTP/1.1" : served.protocol;
+    const upstream = served.path.length && served.upstream ? `, ${served.upstream} to the lab` : "";
+    const who = served.node ? `${served.node} pid ${served.pid}` : served.pid ? `pid ${served.pid}` : "";
+    node.textContent = `${route} (${version || "?"}${upstream})` + (who ? ` · ${served.stream ? "stream on " : ""}${who}` : "");
+    Object.assign(node.dataset, { path: served.path.join(" ") || "direct", protocol: served.protocol,
+      upstream: served.upstream, node: served.node || "", pid: String(served.pid || "") });
+  }
+  function servedBy(info) {
+    if (!info || !info.pid) return;
+    Object.assign(served, { node: info.node || "", pid: info.pid, stream: true });
+    showServed();
+  }
+  async function whereAmI() {
+    const navigation = (performance.getEntriesByType("navigation") || [])[0];
+    served.protocol = navigation ? navigation.nextHopProtocol : "";
+    try {
+      const response = await fetch("whereami");
+      if (!response.ok) return;
+      const info = await response.json();
+      // Each nginx adds one X-Forwarded-For entry; nginx also signs the answer (Server).
+      const nginxSigned = (response.headers.get("Server") || "").startsWith("nginx");
+      const proxies = Math.max(info.proxies || 0, nginxSigned ? 1 : 0);
+      served.path = [...(info.relay ? ["relay"] : []), ...Array(proxies).fill("nginx")];
+      served.upstream = info.protocol || "";
+      if (!served.stream) Object.assign(served, { node: info.node || "", pid: info.pid });
+    } catch (e) { /* the lab may be restarting: say what is known */ }
+    showServed();
   }
 
   // Classroom mode: if publishing needs the instructor's token, offer a box for it once;
@@ -122,5 +172,6 @@ const Lab = (() => {
   buildFrame();
   offerTokenBox();
   watchClients();
-  return { el, setState, wire, addItem, postJSON, token, setToken, watchClients, name, notebook };
+  whereAmI();
+  return { el, setState, wire, addItem, postJSON, token, setToken, watchClients, servedBy, name, notebook };
 })();

@@ -28,6 +28,12 @@
     Lab.wire("note", opens === 1 ? "stream open" : `stream open again (reconnect ${opens - 1}), last id ${lastId.textContent}`);
   });
 
+  // A cluster's node opens each stream saying which node and pid it is: the header shows
+  // it, so the instructor knows which node to stop for this window.
+  source.addEventListener("connected", (event) => {
+    try { Lab.servedBy(JSON.parse(event.data)); } catch (e) { /* {} from a lab that is not a node */ }
+  });
+
   // The server names its events "notify": a plain onmessage would never see them.
   source.addEventListener("notify", (event) => {
     Lab.wire("in", `event: notify | id: ${event.lastEventId} | data: ${event.data}`);
