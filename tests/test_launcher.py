@@ -400,7 +400,7 @@ def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
     lines = {line.split()[0]: line for line in labs_cli("list").stdout.splitlines()}
     assert lines["manual_sse"].endswith("[notebooks 04_manual_sse, 09_transport_showdown, 10_through_a_proxy, "
                                         "11_connection_limits_and_http2, 13_scaling_out, "
-                                        "14_dead_clients_and_real_clients]")
+                                        "14_dead_clients_and_real_clients, 16_flask_and_asgi_side_by_side]")
     assert lines["websockets"].endswith("[notebooks 07_websockets, 09_transport_showdown, 13_scaling_out]")
     assert lines["event_stream"].endswith("[notebook 01_event_stream_format]")
     verbose = labs_cli("list", "--verbose").stdout
