@@ -134,6 +134,8 @@ def total_seconds(path: str | Path) -> float:
 def _short_name(filename: str, line: int, function: str) -> str:
     if filename == "~":  # a built-in: "<method 'send' of '_socket.socket' objects>"
         return re.sub(r" at 0x[0-9a-f]+", "", function.strip("<>"))
+    if filename.startswith("<"):  # "<frozen importlib._bootstrap>"
+        return f"{filename.strip('<>').removeprefix('frozen ')}.{function}"
     path = Path(filename)
     parts = path.with_suffix("").parts
     for anchor in ("site-packages", "labs", "benchmarks", "lib"):

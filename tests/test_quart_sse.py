@@ -81,3 +81,25 @@ def test_the_four_stacks_answer_the_same_probe(name):
             assert 400 <= answer.status_code < 500 and answer.headers["Content-Type"] == "application/json", bad
     finally:
         stack.stop()
+
+
+@pytest.mark.parametrize("name", ["manual_sse", "quart_sse", "fastapi"])
+def test_a_profiled_stack_serves_the_stream_and_writes_its_profile(name, tmp_path):
+    # Notebook 16's section 4: the stack under cProfile still streams, and SIGTERM (what stop()
+    # sends) ends it cleanly with the profile written, where uvicorn would re-raise the signal.
+    from benchmarks.profile_stack import ProfiledServer, by_package, top_functions, total_seconds
+
+    out = tmp_path / f"{name}.prof"
+    server = ProfiledServer(name, out).start()
+    try:
+        with EventStream(server.url + "/stream") as stream:
+            stream.wait_for_raw(b"retry:")
+            server.publish("profiled")
+            assert stream.wait_for(1, type="notify")[0].json() == {"message": "profiled"}
+    finally:
+        server.stop()
+    assert out.exists(), server.log
+    assert total_seconds(out) > 0 and len(top_functions(out, 5)) == 5
+    shares = by_package(out)
+    assert abs(sum(shares.values()) - 1) < 1e-6
+    assert ("gevent" if name == "manual_sse" else "uvicorn") in shares
