@@ -311,7 +311,8 @@ def shell_reply(client, msg_id: str, timeout: float) -> dict:
 @pytest.mark.parametrize("start", [
     "start_lab('json_roundtrip', redis=True)",
     "start_lab('manual_sse', workers=2)",  # a gunicorn arbiter, two workers and their Redis
-], ids=["dev-server", "gunicorn-workers"])
+    "start_lab('quart_sse', redis=True)",  # uvicorn (ASGI) and a Redis
+], ids=["dev-server", "gunicorn-workers", "uvicorn"])
 def test_no_orphan_when_the_kernel_is_killed(kernel, start):
     manager, client = kernel
     reply = run_cell(client, f"from labs import start_lab\nlab = {start}\nprint(lab.pid)")
@@ -385,7 +386,8 @@ def test_list_names_every_lab():
     names = [line.split()[0] for line in out.splitlines()]
     assert names == list(LABS)
     assert names == ["event_stream", "json_roundtrip", "sse_blueprint", "manual_sse",
-                     "polling", "long_polling", "websockets", "webhooks", "token_stream", "secure_stream"]
+                     "polling", "long_polling", "websockets", "webhooks", "token_stream", "secure_stream",
+                     "quart_sse"]
 
 
 def test_list_gives_each_lab_its_summary_and_notebook():
@@ -399,7 +401,7 @@ def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
     lines = {line.split()[0]: line for line in labs_cli("list").stdout.splitlines()}
     assert lines["manual_sse"].endswith("[notebooks 04_manual_sse, 09_transport_showdown, 10_through_a_proxy, "
                                         "11_connection_limits_and_http2, 13_scaling_out, "
-                                        "14_dead_clients_and_real_clients]")
+                                        "14_dead_clients_and_real_clients, 16_flask_and_asgi_side_by_side]")
     assert lines["websockets"].endswith("[notebooks 07_websockets, 09_transport_showdown, 13_scaling_out]")
     assert lines["event_stream"].endswith("[notebook 01_event_stream_format]")
     verbose = labs_cli("list", "--verbose").stdout
@@ -440,7 +442,8 @@ def test_unknown_lab_is_a_clear_error():
 @pytest.mark.parametrize("args", [
     ["json_roundtrip", "--redis"],  # the development server, and a Redis it started
     ["manual_sse", "--workers", "2"],  # gunicorn + gevent workers (and their Redis), a stream open
-], ids=["dev-server", "gunicorn"])
+    ["quart_sse", "--redis"],  # uvicorn (ASGI) and a Redis, a stream open
+], ids=["dev-server", "gunicorn", "uvicorn"])
 def test_run_serves_and_ctrl_c_leaves_nothing_running_and_prints_no_traceback(args):
     server = subprocess.Popen([sys.executable, "-u", "-m", "labs", "run", *args, "--port", "0"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -457,7 +460,7 @@ def test_run_serves_and_ctrl_c_leaves_nothing_running_and_prints_no_traceback(ar
         assert wait_until(lambda: _answers(url), 20)
         tree = process_tree(server.pid)
         assert redis_pids(tree)
-        reader = EventStream(url + "/stream") if args[0] == "manual_sse" else None
+        reader = EventStream(url + "/stream") if args[0] in ("manual_sse", "quart_sse") else None
         os.killpg(server.pid, signal.SIGINT)  # Ctrl-C in the instructor's terminal
         output, _ = server.communicate(timeout=15)
         assert server.returncode == 0, output

@@ -1,4 +1,7 @@
-"""The manual_sse lab: ids, replay, gaps, keep-alives, cleanup, slow readers, Redis.
+"""The manual_sse lab and its ASGI twin quart_sse: ids, replay, gaps, keep-alives, cleanup,
+slow readers, Redis.  Every behaviour test runs against both (the ``lab_name`` fixture): the
+same routes and the same stream, served by WSGI (development server, gunicorn + gevent) and
+by ASGI (Quart on uvicorn).
 
 Every test talks to a real lab server over real HTTP (and a real Redis, a real
 Chromium where marked).  Waits are bounded; nothing asserts on timings.
@@ -24,6 +27,19 @@ from labs.runtime.sse_response import Subscriber
 # Short keep-alives and retries so that disconnects are noticed, and browsers come
 # back, within a second or so.
 FAST = {"KEEPALIVE_SECONDS": 0.3, "RETRY_MS": 500}
+
+
+# The same lesson on both kinds of server; what runs only on one says so.
+LAB_NAMES = ["manual_sse", "quart_sse"]
+# (lab, --workers): WSGI's two servers, and uvicorn.
+SERVERS = [pytest.param("manual_sse", None, id="manual_sse-dev-server"),
+           pytest.param("manual_sse", 1, id="manual_sse-gunicorn-gevent"),
+           pytest.param("quart_sse", None, id="quart_sse-uvicorn")]
+
+
+@pytest.fixture(params=LAB_NAMES)
+def lab_name(request) -> str:
+    return request.param
 
 
 def stats(lab) -> dict:
@@ -59,8 +75,8 @@ def free_port() -> int:
 
 # --------------------------------------------------------------------------- the stream
 
-def test_stream_headers_retry_hint_and_an_id_on_every_event(lab_server):
-    lab = lab_server("manual_sse", config={**FAST, "RETRY_MS": 1234})
+def test_stream_headers_retry_hint_and_an_id_on_every_event(lab_name, lab_server):
+    lab = lab_server(lab_name, config={**FAST, "RETRY_MS": 1234})
     with EventStream(lab.url + "/stream") as stream:
         assert stream.status == 200
         assert stream.headers["Content-Type"].startswith("text/event-stream")
@@ -73,8 +89,8 @@ def test_stream_headers_retry_hint_and_an_id_on_every_event(lab_server):
     assert [e.json() for e in events] == [{"message": "one"}, {"message": "two\nlines"}, {"message": "three"}]
 
 
-def test_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(lab_server):
-    lab = lab_server("manual_sse", config=FAST)
+def test_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST)
     with EventStream(lab.url + "/stream") as first:
         publish_all(lab, ["a", "b", "c"])
         seen = first.wait_for(3, type="notify")
@@ -92,8 +108,8 @@ def test_reconnect_with_last_event_id_loses_nothing_and_repeats_nothing(lab_serv
     assert stats(lab)["resumed"] == 1
 
 
-def test_last_event_id_as_query_parameter_and_the_header_wins(lab_server):
-    lab = lab_server("manual_sse", config=FAST)
+def test_last_event_id_as_query_parameter_and_the_header_wins(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST)
     publish_all(lab, ["a", "b", "c", "d"])
     with EventStream(lab.url + "/stream?lastEventId=2") as by_query:
         assert [e.id for e in by_query.wait_for(2, type="notify")] == ["3", "4"]
@@ -104,8 +120,8 @@ def test_last_event_id_as_query_parameter_and_the_header_wins(lab_server):
         assert [e.id for e in both.wait_for(2, type="notify")] == ["4", "5"]
 
 
-def test_new_reader_learns_its_position_so_its_first_reconnect_misses_nothing(lab_server):
-    lab = lab_server("manual_sse", config=FAST)
+def test_new_reader_learns_its_position_so_its_first_reconnect_misses_nothing(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST)
     publish_all(lab, ["before"])
     with EventStream(lab.url + "/stream") as stream:
         stream.wait_for_raw(b"retry:")
@@ -123,8 +139,8 @@ def test_new_reader_learns_its_position_so_its_first_reconnect_misses_nothing(la
     assert again.opening is not None and again.events[0].id == "2"
 
 
-def test_concurrent_publishers_reach_every_reader_in_id_order_exactly_once(lab_server):
-    lab = lab_server("manual_sse", config=FAST)
+def test_concurrent_publishers_reach_every_reader_in_id_order_exactly_once(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST)
     streams = [EventStream(lab.url + "/stream") for _ in range(3)]
     try:
         def publish_many(prefix: str) -> None:
@@ -147,8 +163,8 @@ def test_concurrent_publishers_reach_every_reader_in_id_order_exactly_once(lab_s
             stream.close()
 
 
-def test_an_explicit_gap_event_when_the_missed_events_are_older_than_the_history(lab_server):
-    lab = lab_server("manual_sse", config={**FAST, "HISTORY": 3})
+def test_an_explicit_gap_event_when_the_missed_events_are_older_than_the_history(lab_name, lab_server):
+    lab = lab_server(lab_name, config={**FAST, "HISTORY": 3})
     publish_all(lab, [f"m{i}" for i in range(1, 9)])  # ids 1..8; the history keeps 6, 7, 8
     with EventStream(lab.url + "/stream", last_event_id="2") as stream:
         events = stream.wait_for(4)
@@ -160,11 +176,11 @@ def test_an_explicit_gap_event_when_the_missed_events_are_older_than_the_history
     assert stats(lab)["gaps"] == 1
 
 
-def test_an_id_from_before_a_restart_of_the_memory_broker_gives_a_gap(lab_server):
-    lab = lab_server("manual_sse", config=FAST)
+def test_an_id_from_before_a_restart_of_the_memory_broker_gives_a_gap(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST)
     publish_all(lab, ["a", "b", "c"])
     lab.stop()
-    restarted = lab_server("manual_sse", config=FAST)  # a fresh process: ids start at 1 again
+    restarted = lab_server(lab_name, config=FAST)  # a fresh process: ids start at 1 again
     publish_all(restarted, ["new"])
     with EventStream(restarted.url + "/stream", last_event_id="3") as stream:
         gap, replayed = stream.wait_for(2)
@@ -195,8 +211,8 @@ def test_the_replay_the_stream_plans_covers_every_case():
 
 # --------------------------------------------------------------------------- keep-alive and cleanup
 
-def test_keep_alive_comments_arrive_on_a_quiet_stream(lab_server):
-    lab = lab_server("manual_sse", config=FAST)
+def test_keep_alive_comments_arrive_on_a_quiet_stream(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST)
     with EventStream(lab.url + "/stream") as stream:
         raw = stream.wait_for_raw(b": keep-alive\n\n")
         assert stream.wait_for_raw(b": keep-alive\n\n: keep-alive\n\n")
@@ -204,9 +220,9 @@ def test_keep_alive_comments_arrive_on_a_quiet_stream(lab_server):
     assert raw.startswith(b'event: connected\nid: 0\nretry: 500\ndata: {}\n\n: keep-alive\n\n')
 
 
-@pytest.mark.parametrize("workers", [None, 1], ids=["dev-server", "gunicorn-gevent"])
-def test_subscriber_count_returns_to_zero_after_readers_leave(lab_server, workers):
-    lab = lab_server("manual_sse", config=FAST, workers=workers)
+@pytest.mark.parametrize(("lab_name", "workers"), SERVERS)
+def test_subscriber_count_returns_to_zero_after_readers_leave(lab_name, lab_server, workers):
+    lab = lab_server(lab_name, config=FAST, workers=workers)
     streams = [EventStream(lab.url + "/stream") for _ in range(3)]
     try:
         opened = wait_for_clients(lab, 3)
@@ -222,8 +238,8 @@ def test_subscriber_count_returns_to_zero_after_readers_leave(lab_server, worker
     assert closed["subscribers"] == 0
 
 
-def test_server_can_end_every_stream_and_readers_resume(lab_server):
-    lab = lab_server("manual_sse", config=FAST)
+def test_server_can_end_every_stream_and_readers_resume(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST)
     stream = EventStream(lab.url + "/stream")
     publish_all(lab, ["a"])
     stream.wait_for(1)
@@ -258,9 +274,9 @@ def flood(lab, count: int = 250) -> int:
     return count * len(BIG)
 
 
-@pytest.mark.parametrize("workers", [None, 1], ids=["dev-server", "gunicorn-gevent"])
-def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_server, workers):
-    lab = lab_server("manual_sse", config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 8}, workers=workers)
+@pytest.mark.parametrize(("lab_name", "workers"), SERVERS)
+def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_name, lab_server, workers):
+    lab = lab_server(lab_name, config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 8}, workers=workers)
     stalled = open_stalled_reader(lab)
     try:
         server = psutil.Process(lab.pid)
@@ -283,11 +299,11 @@ def test_a_reader_that_stops_reading_is_cut_off_and_memory_stays_bounded(lab_ser
         assert [e.id for e in again.wait_for(3, type="notify")] == ["248", "249", "250"]
 
 
-@pytest.mark.parametrize("workers", [None, 1], ids=["dev-server", "gunicorn-gevent"])
-def test_ending_every_stream_also_ends_one_blocked_writing_to_a_stalled_reader(lab_server, workers):
+@pytest.mark.parametrize(("lab_name", "workers"), SERVERS)
+def test_ending_every_stream_also_ends_one_blocked_writing_to_a_stalled_reader(lab_name, lab_server, workers):
     # The queue is large enough never to fill, so the reader is not cut as slow: only the
     # server's "end every stream" can free it, while its generator is stuck in a write.
-    lab = lab_server("manual_sse", config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 1000}, workers=workers)
+    lab = lab_server(lab_name, config={**FAST, "HISTORY": 5, "QUEUE_SIZE": 1000}, workers=workers)
     stalled = open_stalled_reader(lab)
     try:
         flood(lab)  # the socket buffers fill and the generator's write blocks
@@ -320,8 +336,8 @@ BAD_NOTIFICATIONS = {
 }
 
 
-def test_bad_notifications_are_refused_with_json_and_nothing_is_published(lab_server):
-    lab = lab_server("manual_sse", config=FAST)
+def test_bad_notifications_are_refused_with_json_and_nothing_is_published(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST)
     with EventStream(lab.url + "/stream") as stream:
         for case, (kwargs, status) in BAD_NOTIFICATIONS.items():
             response = lab.post("/send_notification", **kwargs)
@@ -335,8 +351,8 @@ def test_bad_notifications_are_refused_with_json_and_nothing_is_published(lab_se
     assert stats(lab)["last_id"] == 1
 
 
-def test_classroom_token_guards_publishing_and_cutting(lab_server):
-    lab = lab_server("manual_sse", config={**FAST, "PUBLISH_TOKEN": "s3cret"})
+def test_classroom_token_guards_publishing_and_cutting(lab_name, lab_server):
+    lab = lab_server(lab_name, config={**FAST, "PUBLISH_TOKEN": "s3cret"})
     assert lab.publish("hi").status_code == 401
     assert lab.post("/disconnect_all").status_code == 401
     ok = lab.publish("hi", headers={"Authorization": "Bearer s3cret"})
@@ -345,10 +361,10 @@ def test_classroom_token_guards_publishing_and_cutting(lab_server):
 
 # --------------------------------------------------------------------------- Redis backend
 
-def test_redis_backend_shares_ids_and_messages_across_processes(lab_server, redis_server):
+def test_redis_backend_shares_ids_and_messages_across_processes(lab_name, lab_server, redis_server):
     config = redis_config(redis_server)
-    one = lab_server("manual_sse", config=config)
-    two = lab_server("manual_sse", config=config)
+    one = lab_server(lab_name, config=config)
+    two = lab_server(lab_name, config=config)
     assert stats(one)["pid"] != stats(two)["pid"]
     with EventStream(one.url + "/stream") as on_one, EventStream(two.url + "/stream") as on_two:
         ids = publish_all(one, ["a", "b"]) + publish_all(two, ["c"]) + publish_all(one, ["d"])
@@ -359,8 +375,9 @@ def test_redis_backend_shares_ids_and_messages_across_processes(lab_server, redi
     assert stats(two)["broker"] == "redis" and stats(two)["last_id"] == 4
 
 
-def test_several_gunicorn_workers_use_redis_and_every_reader_gets_every_message(lab_server):
-    lab = lab_server("manual_sse", config=FAST, workers=2)  # `labs run` starts Redis for us
+@pytest.mark.parametrize("lab_name", ["manual_sse"])  # gunicorn's workers: WSGI only
+def test_several_gunicorn_workers_use_redis_and_every_reader_gets_every_message(lab_name, lab_server):
+    lab = lab_server(lab_name, config=FAST, workers=2)  # `labs run` starts Redis for us
     assert stats(lab)["broker"] == "redis"
     streams = [EventStream(lab.url + "/stream") for _ in range(6)]
     try:
@@ -373,14 +390,14 @@ def test_several_gunicorn_workers_use_redis_and_every_reader_gets_every_message(
             stream.close()
 
 
-def test_redis_backend_resumes_across_a_server_restart(lab_server, redis_server):
+def test_redis_backend_resumes_across_a_server_restart(lab_name, lab_server, redis_server):
     config = redis_config(redis_server, HISTORY=50)
-    lab = lab_server("manual_sse", config=config)
+    lab = lab_server(lab_name, config=config)
     with EventStream(lab.url + "/stream") as stream:
         publish_all(lab, ["a", "b"])
         stream.wait_for(2)
     lab.stop()
-    restarted = lab_server("manual_sse", config=config)
+    restarted = lab_server(lab_name, config=config)
     assert publish_all(restarted, ["c"]) == [3]  # the ids carry on
     with EventStream(restarted.url + "/stream", last_event_id=stream.decoder.last_event_id) as again:
         events = again.wait_for(1, type="notify")
@@ -390,8 +407,9 @@ def test_redis_backend_resumes_across_a_server_restart(lab_server, redis_server)
     assert not any(e.type == "gap" for e in again.events)
 
 
-def test_redis_down_gives_503_and_the_lab_carries_on_when_it_comes_back_empty(lab_server, private_redis):
-    lab = lab_server("manual_sse", config={**FAST, "BROKER": "redis", "REDIS_URL": private_redis.url})
+def test_redis_down_gives_503_and_the_lab_carries_on_when_it_comes_back_empty(lab_name, lab_server,
+                                                                              private_redis):
+    lab = lab_server(lab_name, config={**FAST, "BROKER": "redis", "REDIS_URL": private_redis.url})
     stream = EventStream(lab.url + "/stream")
     assert publish_all(lab, ["before"]) == [1]
     stream.wait_for(1, type="notify")
@@ -416,8 +434,8 @@ def test_redis_down_gives_503_and_the_lab_carries_on_when_it_comes_back_empty(la
         assert [e.json()["message"] for e in again.wait_for(1, type="notify")] == ["after"]
 
 
-def test_redis_backend_reports_a_gap_beyond_its_capped_stream(lab_server, redis_server):
-    lab = lab_server("manual_sse", config=redis_config(redis_server, HISTORY=2))
+def test_redis_backend_reports_a_gap_beyond_its_capped_stream(lab_name, lab_server, redis_server):
+    lab = lab_server(lab_name, config=redis_config(redis_server, HISTORY=2))
     publish_all(lab, ["a", "b", "c", "d", "e"])
     assert stats(lab)["history"] == 2
     with EventStream(lab.url + "/stream", last_event_id="1") as stream:
@@ -438,8 +456,8 @@ def wait_received(page, count: int) -> list[dict]:
 
 
 @pytest.mark.browser
-def test_browser_reconnects_by_itself_and_gets_what_was_published_meanwhile(lab_server, page):
-    lab = lab_server("manual_sse", config={**FAST, "RETRY_MS": 1500})
+def test_browser_reconnects_by_itself_and_gets_what_was_published_meanwhile(lab_name, lab_server, page):
+    lab = lab_server(lab_name, config={**FAST, "RETRY_MS": 1500})
     page.goto(lab.url + "/")
     page.wait_for_function("window.manualSse && window.manualSse.opens() === 1")
     publish_all(lab, ["before 1", "before 2"])
@@ -465,20 +483,20 @@ def test_browser_reconnects_by_itself_and_gets_what_was_published_meanwhile(lab_
 
 
 @pytest.mark.browser
-def test_browser_resumes_across_a_server_restart_with_the_redis_backend(lab_server, private_redis, page):
+def test_browser_resumes_across_a_server_restart_with_the_redis_backend(lab_name, lab_server, private_redis, page):
     config = redis_config(private_redis, RETRY_MS=500)
     port = free_port()
-    lab = lab_server("manual_sse", config=config, extra_args=["--port", str(port)])
+    lab = lab_server(lab_name, config=config, extra_args=["--port", str(port)])
     # A second process on the same Redis keeps accepting notifications while the
     # first one is down, as another worker or instance would.
-    other = lab_server("manual_sse", config=config)
+    other = lab_server(lab_name, config=config)
     page.goto(lab.url + "/")
     page.wait_for_function("window.manualSse && window.manualSse.opens() === 1")
     publish_all(lab, ["one", "two"])
     wait_received(page, 2)
     lab.stop()
     publish_all(other, ["while down 1", "while down 2"])
-    restarted = lab_server("manual_sse", config=config, extra_args=["--port", str(port)])
+    restarted = lab_server(lab_name, config=config, extra_args=["--port", str(port)])
     assert restarted.url == lab.url
     got = wait_received(page, 4)
     publish_all(restarted, ["after restart"])

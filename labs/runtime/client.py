@@ -25,6 +25,7 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from labs.runtime.sse import Event, EventStreamDecoder
 
@@ -85,7 +86,7 @@ class EventStream(BackgroundReader):
         self.opening: Event | None = None
         self.raw = bytearray()
         self.status: int | None = None
-        self.headers: dict[str, str] = {}
+        self.headers: CaseInsensitiveDict = CaseInsensitiveDict()
         self.error: BaseException | None = None
         self.decoder = EventStreamDecoder()
         self._changed = threading.Condition()
@@ -122,7 +123,8 @@ class EventStream(BackgroundReader):
             connection.request("GET", path, headers=self._request_headers)
             response = connection.getresponse()
             self.status = response.status
-            self.headers = dict(response.getheaders())
+            # Header names are case-insensitive (uvicorn sends them in lower case).
+            self.headers = CaseInsensitiveDict(response.getheaders())
             self._connected.set()
             while True:
                 chunk = response.read1(65536)  # whatever has arrived; de-chunked

@@ -69,7 +69,8 @@ class LabServer(ManagedServer, LabClient):
             self.url = line[len(READY_PREFIX):].strip()
             self._ready.set()
 
-    def start(self, timeout: float = 30.0) -> LabServer:
+    def argv(self) -> list[str]:
+        """What runs the server (after ``python``): ``-m labs run NAME ...``."""
         argv = ["-m", "labs", "run", self.name, "--host", self.host, "--port", "0", "--exit-with-parent"]
         if self.workers:
             argv += ["--workers", str(self.workers)]
@@ -77,7 +78,10 @@ class LabServer(ManagedServer, LabClient):
             argv += ["--redis"]
         if self.config:
             argv += ["--config-json", json.dumps(self.config)]
-        self.process = ManagedProcess(python_argv(*argv, *self.extra_args), on_line=self._on_line)
+        return argv + self.extra_args
+
+    def start(self, timeout: float = 30.0) -> LabServer:
+        self.process = ManagedProcess(python_argv(*self.argv()), on_line=self._on_line)
         try:
             if not wait_until(lambda: self._ready.is_set() or not self.process.alive(), timeout) \
                     or not self._ready.is_set():

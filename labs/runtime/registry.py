@@ -60,6 +60,9 @@ LABS: dict[str, Lab] = {
         Lab("secure_stream", "Streams that need a login (cookie, one-time ticket, Bearer over fetch), per-user "
             "channels, and CORS between two origins.", "12_auth_cors_and_fetch_streaming",
             single_process="its sessions, tokens, tickets and open streams live in one process's memory"),
+        Lab("quart_sse", "manual_sse's lesson on ASGI: Quart served by uvicorn, the same core, routes and behaviour.",
+            "16_flask_and_asgi_side_by_side", redis="multi-process",
+            single_process="uvicorn serves it from one event loop; for more, run several on one Redis (BROKER=redis)"),
     ]
 }
 

@@ -1,4 +1,4 @@
-"""Serving one lab in this process: the development server or gunicorn with gevent.
+"""Serving one lab in this process: the development server, gunicorn with gevent, or uvicorn (ASGI labs).
 
 Both servers are handed a socket this process has already bound, so a port of 0 (pick
 any free port) has no race: the port is ours before anyone is told about it.  Once
@@ -70,7 +70,9 @@ def serve(lab: Lab, *, host: str = "127.0.0.1", port: int = 0, workers: int | No
         if on_ready is not None:
             on_ready(url, config)
         print(READY_PREFIX + url, flush=True)
-        if workers:
+        if getattr(lab.module(), "SERVER", "wsgi") == "asgi":
+            _serve_asgi(lab, sock, config)
+        elif workers:
             _serve_gunicorn(lab, sock, workers, config)
         else:
             _serve_development(lab, sock, config)
@@ -92,6 +94,37 @@ def _serve_development(lab: Lab, sock: socket.socket, config: dict[str, Any]) ->
     # the server at once instead of waiting for every reader.
     server.daemon_threads = True
     server.serve_forever()
+
+
+def _serve_asgi(lab: Lab, sock: socket.socket, config: dict[str, Any]) -> None:
+    """uvicorn (``uvicorn[standard]``: uvloop and httptools) in this process, one event loop.
+
+    An ASGI server shows the app no socket, so the options :mod:`labs.runtime.dead_readers`
+    gives each connection of a WSGI lab are set once, on the listening socket: Linux copies
+    ``SO_KEEPALIVE``, the keep-alive timings and ``TCP_USER_TIMEOUT`` to every accepted one.
+    uvicorn handles SIGTERM and Ctrl-C itself (the lifeline sends SIGTERM): it stops
+    accepting, calls the app's ``extensions["on_stop"]`` (the lab's goodbyes), waits
+    ``timeout_graceful_shutdown`` for streams still open, then cancels them.
+    """
+    import uvicorn
+
+    from labs.runtime import dead_readers
+
+    dead_readers.tune(sock, *dead_readers.settings_of(config))
+    app = lab.module().create_app(config)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            # Before uvicorn waits for open streams (which never end by themselves, so it would
+            # cancel them after its timeout): the lab ends each with its goodbye, as on SIGTERM.
+            stopping = app.extensions.get("on_stop")
+            if stopping is not None:
+                await stopping()
+            await super().shutdown(sockets)
+
+    config_ = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+                             timeout_graceful_shutdown=1, server_header=False)
+    Server(config_).run(sockets=[sock])
 
 
 # Collect the young generation every 50,000 net allocations instead of Python's 700 (2,000 from 3.13).

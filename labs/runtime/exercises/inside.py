@@ -14,7 +14,7 @@ from types import CodeType
 from typing import Any
 
 __all__ = ["mount_blueprint", "url_rules", "view_owners", "flask_sse_views", "new", "throw", "call_keeping",
-           "socketio_client", "spy_install", "spy_arm", "spy_report"]
+           "socketio_client", "spy_install", "spy_arm", "spy_report", "drive_async_stream"]
 
 namespace: dict[str, Any] = {}  # the answer's cell's names (set by the host when the cell runs)
 
@@ -211,3 +211,103 @@ def _streams_with_flask_sse(view: Any, flask_sse: Any) -> bool:
     uses_it = any(isinstance(scope.get(n), flask_sse.ServerSentEventsBlueprint) or scope.get(n) is flask_sse
                   for n in names)
     return uses_it and bool(names & {"stream", "messages"})
+
+
+# ------------------------------------------------------------------ 16.1: an async stream, served as ASGI serves it
+
+class _Hub:
+    """What 16.1's ``notifications(hub)`` is given: ``join()`` an ``asyncio.Queue``, ``leave(queue)``."""
+
+    def __init__(self) -> None:
+        self.joined: list[Any] = []
+        self.left: list[Any] = []
+
+    def join(self) -> Any:
+        import asyncio
+
+        queue: asyncio.Queue = asyncio.Queue()
+        self.joined.append(queue)
+        return queue
+
+    def leave(self, queue: Any) -> None:
+        self.left.append(queue)
+
+
+def drive_async_stream(events: Any, messages: list, how: str, after: int) -> dict[str, Any]:
+    """Run ``events(hub)``, an async generator function, as Quart or Starlette runs a streamed
+    body: a task iterates it, and the check's ``messages`` go into the queue it joined. ``how``:
+    ``"end"`` (every message, then ``None``), ``"cancel"`` (``after`` messages, a quiet spell,
+    then the task is cancelled: the server's answer to ``http.disconnect``) or ``"close"``
+    (``after`` messages, the reader stops taking them, the task is cancelled and the generator,
+    paused at its ``yield``, is closed with ``aclose()``).  Returns what happened, as plain data."""
+    import threading
+
+    record: dict[str, Any] = {"items": [], "joined": 0, "left": 0, "left_its_queue": False, "ticks": None,
+                              "state": "running", "close_error": None, "hung": False}
+    worker = threading.Thread(target=_run_drive, args=(events, messages, how, after, record), daemon=True)
+    worker.start()
+    worker.join(10)
+    record["hung"] = worker.is_alive()
+    return {key: (list(value) if isinstance(value, list) else value) for key, value in record.items()}
+
+
+def _run_drive(events: Any, messages: list, how: str, after: int, record: dict) -> None:
+    import asyncio
+
+    try:
+        asyncio.run(_drive(events, messages, how, after, record))
+    except BaseException as exc:  # reported to the check as data
+        record["state"] = f"error: {type(exc).__name__}: {exc}"
+
+
+async def _drive(events: Any, messages: list, how: str, after: int, record: dict) -> None:
+    import asyncio
+    import time
+
+    hub = _Hub()
+    stream = events(hub)
+    if not hasattr(stream, "__anext__"):
+        record["state"] = f"not an async generator: {type(stream).__name__}"
+        return
+    gate = asyncio.Event()  # "close": the reader stops taking items
+
+    async def serve() -> None:
+        async for item in stream:
+            record["items"].append(item.decode("utf-8", "replace") if isinstance(item, bytes) else
+                                   item if isinstance(item, str) else f"<a {type(item).__name__}>")
+            if how == "close" and len(hub.joined) and sum("data:" in i for i in record["items"]) >= after:
+                await gate.wait()  # a write that does not finish: the generator stays paused at its yield
+
+    task = asyncio.get_running_loop().create_task(serve())
+    for _ in range(100):  # a second for the generator to join
+        if hub.joined or task.done():
+            break
+        await asyncio.sleep(0.01)
+    queue = hub.joined[0] if hub.joined else None
+    for message in messages[:after] if how != "end" else messages:
+        if queue is not None:
+            queue.put_nowait(message)
+        await asyncio.sleep(0.02)
+    if how == "end":
+        if queue is not None:
+            queue.put_nowait(None)
+        await asyncio.wait([task], timeout=2)
+    else:
+        started, ticks = time.monotonic(), 0
+        while time.monotonic() - started < 0.5:  # a quiet spell: does the loop go on running?
+            await asyncio.sleep(0.01)
+            ticks += 1
+        record["ticks"] = ticks
+        task.cancel()
+        await asyncio.wait([task], timeout=1)
+        if how == "close":
+            try:
+                async with asyncio.timeout(1):
+                    await stream.aclose()
+            except BaseException as exc:  # reported to the check as data
+                record["close_error"] = f"{type(exc).__name__}: {exc}"
+    record["state"] = ("running" if not task.done() else "cancelled" if task.cancelled() else
+                       f"error: {type(task.exception()).__name__}: {task.exception()}" if task.exception()
+                       else "finished")
+    record["joined"], record["left"] = len(hub.joined), len(hub.left)
+    record["left_its_queue"] = bool(hub.left) and all(q is queue for q in hub.left)
