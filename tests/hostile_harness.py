@@ -77,7 +77,13 @@ def user_problem(uid: int | None) -> str | None:
                              capture_output=True, text=True, timeout=30)
     except OSError as exc:
         return f"setpriv failed: {exc}"
-    return None if run.returncode == 0 else f"setpriv cannot switch to uid {uid}: {run.stderr.strip()}"
+    if run.returncode != 0:
+        return f"setpriv cannot switch to uid {uid}: {run.stderr.strip()}"
+    python = python_for(uid)
+    if not _runs_as(uid, python):
+        return (f"uid {uid} can run neither this Python nor {python}: a venv for that user needs a Python of the "
+                f"same version it can reach (e.g. Debian's python{sys.version_info.major}.{sys.version_info.minor})")
+    return None
 
 
 def python_for(uid: int | None) -> Path:
