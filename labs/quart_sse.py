@@ -102,7 +102,10 @@ def add_routes(app: Quart) -> None:
         body = event_stream(state.broker, last_event_id, keepalive_seconds=state.keepalive_seconds,
                             retry_ms=state.retry_ms, streams=state.streams, guard=state.guard,
                             farewell=state.farewell)
-        response = Response(body, mimetype="text/event-stream", headers=STREAM_HEADERS)
+        # An ASGI server sends the headers (EventSource's `open`) before the body's first chunk, unlike
+        # WSGI's: take that chunk now, so the reader is subscribed before it can hear it is connected.
+        opening = await body.__anext__()
+        response = Response(_starting_with(opening, body), mimetype="text/event-stream", headers=STREAM_HEADERS)
         response.timeout = None  # Quart ends a response body after 60 s by default: a stream must not
         return response
 
@@ -126,6 +129,16 @@ def add_routes(app: Quart) -> None:
 async def redis_down(exc):
     return jsonify(ApiError(503, REDIS_DOWN, "no answer from Redis; nothing was published, "
                             "try again when Redis is back").body()), 503
+
+
+async def _starting_with(first: bytes, rest):
+    """``first``, then what ``rest`` yields; ``rest`` is closed however this ends."""
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await rest.aclose()
 
 
 def create_app(config: dict[str, Any] | None = None) -> Quart:

@@ -177,6 +177,7 @@ async def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_s
         chunks = _replay_chunks(replay, retry_ms, new_reader=last_event_id is None)
         position = replay.position
         while True:
+            subscriber.writer = asyncio.current_task()  # the task that writes (the view's, until the body's)
             for chunk in chunks:
                 if subscriber.cut_reason:
                     return
