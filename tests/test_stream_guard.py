@@ -96,9 +96,10 @@ def test_a_stalled_token_stream_is_cut_at_the_write_deadline_and_counted_client_
     # lab's buffers (about 10 MB) within seconds; then the lab's write blocks until the deadline cuts it.
     words = " ".join(f"w{i}" + "x" * 3000 for i in range(20))
     # Under gevent a TOKEN_INTERVAL of 0 (sleep(0)) never lets the worker's loop poll its sockets:
-    # /stats would wait until the answer ends.  0.2 ms does, and fills the buffers in about 5 s.
+    # /stats would wait until the answer ends.  1 ms does (0.2 ms still kept /stats out for 10 s
+    # once, in a CI run), and fills the buffers in a few seconds.
     lab = lab_server("token_stream", workers=workers, config={
-        "TOKEN_INTERVAL": 0.0002 if workers else 0, "MAX_TOKENS": 20_000, "MAX_PROMPT_CHARS": 65_000,
+        "TOKEN_INTERVAL": 0.001 if workers else 0, "MAX_TOKENS": 20_000, "MAX_PROMPT_CHARS": 65_000,
         "WRITE_DEADLINE_SECONDS": 0.5})
     with RelayServer(lab) as relay:
         reader = open_reader(lab, relay.url, {"prompt": words, "max_tokens": 20_000})
