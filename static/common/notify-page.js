@@ -1,4 +1,5 @@
-// The manual_sse page: one EventSource on /stream, POST to send, a wire panel.
+// The notification page of manual_sse and quart_sse (the same stream, the same routes on WSGI and on
+// ASGI): one EventSource on /stream, POST to send, a wire panel.
 // Messages are untrusted text: they reach the page through textContent only
 // (Lab.addItem and Lab.wire use textContent).
 "use strict";
