@@ -202,3 +202,20 @@ def test_an_answer_reaches_its_own_checks_loopback_not_the_machines(bwrap, prelo
                   "except OSError as e:\n    outcome = type(e).__name__\nraise ValueError(outcome)\n")
         verdict = judge("0.1", source, timeout=15, preloaded=preloaded)
     assert "ConnectionRefusedError" in verdict.reason, verdict
+
+
+def test_empty_answer_cgroups_left_by_killed_judges_are_swept(bwrap, monkeypatch):
+    root = sandbox._pids_cgroup_root()
+    if root is None:
+        pytest.skip("no pids cgroup can be made here (not root): RLIMIT_NPROC counts processes instead")
+    stale = os.path.join(root, "sse-kit-answer-sweeptest" + str(os.getpid()))
+    os.mkdir(stale)
+    try:
+        os.utime(stale, (time.time() - 3600, time.time() - 3600))
+        fresh = sandbox._make_cgroup()  # any new answer sweeps what is stale
+        assert fresh and os.path.isdir(fresh) and not os.path.exists(stale)
+        sandbox.remove_cgroup(fresh)
+        assert not os.path.exists(fresh)
+    finally:
+        if os.path.isdir(stale):
+            os.rmdir(stale)

@@ -32,6 +32,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -214,10 +215,14 @@ def _read(path: str) -> str:
         return ""
 
 
+STALE_CGROUP_SECONDS = 300  # an empty answer cgroup this old was left by a judge that was killed
+
+
 def _make_cgroup() -> str | None:
     root = _pids_cgroup_root()
     if root is None:
         return None
+    _sweep_stale_cgroups(root)
     path = os.path.join(root, f"sse-kit-answer-{uuid.uuid4().hex[:12]}")
     try:
         os.mkdir(path)
@@ -228,9 +233,26 @@ def _make_cgroup() -> str | None:
     return path
 
 
+def _sweep_stale_cgroups(root: str) -> None:
+    """Remove the empty answer cgroups that judges killed from outside (a time limit, a killed
+    grader) could not remove themselves: an empty cgroup is only a directory, but they add up."""
+    try:
+        names = [name for name in os.listdir(root) if name.startswith("sse-kit-answer-")]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(root, name)
+        try:
+            stale = time.time() - os.stat(path).st_mtime > STALE_CGROUP_SECONDS
+            if stale and not _read(path + "/cgroup.procs").strip():
+                os.rmdir(path)
+        except OSError:
+            pass  # in use again, or gone already
+
+
 def remove_cgroup(path: str | None) -> None:
     """Kill what is left in a cgroup made by :func:`limits`, and remove it."""
-    if not path:
+    if not path or not os.path.isdir(path):
         return
     for _attempt in range(50):
         for pid in _read(os.path.join(path, "cgroup.procs")).split():
@@ -242,8 +264,6 @@ def remove_cgroup(path: str | None) -> None:
             os.rmdir(path)
             return
         except OSError:
-            import time
-
             time.sleep(0.02)
 
 
