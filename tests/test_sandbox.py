@@ -131,20 +131,20 @@ except ProcessLookupError:
 
 
 def test_a_daemon_it_starts_dies_with_it(bwrap):
-    marker = f"sse-kit-daemon-{os.getpid()}-{time.monotonic_ns()}"
+    seconds = f"300.{os.getpid()}{time.monotonic_ns() % 10**6}"  # a sleep no other test runs
     run, _ = sandboxed(f"""
 import os, time
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        os.execvp('sleep', ['sleep', '300', {marker!r}][:2])
+        os.execvp('sleep', ['sleep', {seconds!r}])
     os._exit(0)
 time.sleep(0.3)
-print([l for l in os.popen('ps -eo args').read().splitlines() if 'sleep 300' in l])
+print([l for l in os.popen('ps -eo args').read().splitlines() if {seconds!r} in l])
 """)
-    assert "sleep 300" in run.stdout, run.stdout + run.stderr  # it really ran inside
+    assert f"sleep {seconds}" in run.stdout, run.stdout + run.stderr  # it really ran inside
     time.sleep(0.3)
-    left = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True).stdout.split()
+    left = subprocess.run(["pgrep", "-f", f"^sleep {seconds}$"], capture_output=True, text=True).stdout.split()
     assert not left, f"a daemon outlived its sandbox: {left}"
 
 
