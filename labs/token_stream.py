@@ -388,11 +388,13 @@ def whole_answer(state: TokenStream, model: FakeModel, answer: llm_formats.Answe
 def stats():
     state = lab()
     store = current_app.extensions.get("token_stream.generations")
+    # Nothing that can wait (under gevent: yield) while the lock is held.
+    generations, full = (store.counters.as_dict() if store else None), capacity()
     with state.lock:
-        return jsonify(generating=state.generating, tokens_sent=state.tokens_sent, clients=state.generating,
-                       outcomes=dict(state.outcomes), token_interval=state.interval, max_tokens=state.max_tokens,
-                       watch_socket=state.watch_socket, pid=os.getpid(),
-                       generations=store.counters.as_dict() if store else None, capacity=capacity())
+        counts = dict(generating=state.generating, tokens_sent=state.tokens_sent, clients=state.generating,
+                      outcomes=dict(state.outcomes))
+    return jsonify(**counts, token_interval=state.interval, max_tokens=state.max_tokens,
+                   watch_socket=state.watch_socket, pid=os.getpid(), generations=generations, capacity=full)
 
 
 @bp.post("/tokens")

@@ -121,9 +121,10 @@ class StreamGuard:
             return
         with self._lock:
             self._bodies.add(body)
-            if self._watcher_pid != os.getpid():  # one watcher per process (gunicorn forks after import)
-                self._watcher_pid = os.getpid()
-                threading.Thread(target=self._watch, daemon=True, name="write-deadline").start()
+            start = self._watcher_pid != os.getpid()  # one watcher per process (gunicorn forks after import)
+            self._watcher_pid = os.getpid()
+        if start:  # outside the lock: under gevent, start() yields, and a lock held across a yield deadlocks
+            threading.Thread(target=self._watch, daemon=True, name="write-deadline").start()
 
     def _watch(self) -> None:
         """Every quarter of the deadline (at most 1 s), cut the writes that have run past it."""
