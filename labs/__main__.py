@@ -211,6 +211,33 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also each notebook's part (I, II, III) and the commands to demo each lab")
     listing.set_defaults(func=cmd_list)
 
+    _add_run(commands)
+
+    cluster = commands.add_parser("cluster", help="serve a lab as N processes behind nginx, sharing one Redis")
+    cluster.add_argument("name", help="a lab's name (see `python -m labs list`)")
+    cluster.add_argument("--nodes", type=int, default=3, help="lab processes, standing in for hosts (default 3)")
+    cluster.add_argument("--host", default="127.0.0.1", help="address nginx binds (default 127.0.0.1)")
+    cluster.add_argument("--port", type=int, default=5000, help="nginx's port, the URL to open (default 5000; 0: any)")
+    cluster.add_argument("--workers", type=int, default=None,
+                         help="each node under gunicorn with N gevent workers (default: the development server)")
+    cluster.add_argument("--balance", choices=["round_robin", "ip_hash", "least_conn"], default="round_robin",
+                         help="how nginx picks a node (ip_hash: sticky sessions)")
+    cluster.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a setting for every node")
+    cluster.set_defaults(func=cmd_cluster)
+
+    decode = commands.add_parser("decode", help="print what EventSource would dispatch, one JSON object a line")
+    decode.add_argument("--url", default=None, help="read a live stream instead of standard input")
+    decode.add_argument("--last-event-id", default=None, help="send this Last-Event-ID header")
+    decode.add_argument("--timeout", type=float, default=None, help="stop after this many quiet seconds")
+    decode.set_defaults(func=cmd_decode)
+
+    _add_grading(commands)
+
+    commands.add_parser("send-webhook", help="sign and send a webhook delivery", add_help=False)
+    return parser
+
+
+def _add_run(commands) -> None:
     run = commands.add_parser("run", help="serve one lab")
     run.add_argument("name", help="a lab's name (see `python -m labs list`)")
     run.add_argument("--host", default=None, help="address to bind (default 127.0.0.1: this machine only)")
@@ -244,50 +271,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
 
-    cluster = commands.add_parser("cluster", help="serve a lab as N processes behind nginx, sharing one Redis")
-    cluster.add_argument("name", help="a lab's name (see `python -m labs list`)")
-    cluster.add_argument("--nodes", type=int, default=3, help="lab processes, standing in for hosts (default 3)")
-    cluster.add_argument("--host", default="127.0.0.1", help="address nginx binds (default 127.0.0.1)")
-    cluster.add_argument("--port", type=int, default=5000, help="nginx's port, the URL to open (default 5000; 0: any)")
-    cluster.add_argument("--workers", type=int, default=None,
-                         help="each node under gunicorn with N gevent workers (default: the development server)")
-    cluster.add_argument("--balance", choices=["round_robin", "ip_hash", "least_conn"], default="round_robin",
-                         help="how nginx picks a node (ip_hash: sticky sessions)")
-    cluster.add_argument("--config", action="append", default=[], metavar="KEY=VALUE", help="a setting for every node")
-    cluster.set_defaults(func=cmd_cluster)
 
-    decode = commands.add_parser("decode", help="print what EventSource would dispatch, one JSON object a line")
-    decode.add_argument("--url", default=None, help="read a live stream instead of standard input")
-    decode.add_argument("--last-event-id", default=None, help="send this Last-Event-ID header")
-    decode.add_argument("--timeout", type=float, default=None, help="stop after this many quiet seconds")
-    decode.set_defaults(func=cmd_decode)
-
+def _add_grading(commands) -> None:
     grade = commands.add_parser("grade", help="grade submitted notebooks, one row per exercise")
     grade.add_argument("paths", nargs="+", metavar="PATH", help="a submitted notebook, or a folder of them")
-    grade.add_argument("--junitxml", default=None, metavar="FILE", help="also write a JUnit XML report")
-    grade.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                       help="time limit per exercise (default: the exercise's own, 60 s)")
-    grade.add_argument("--jobs", type=int, default=2, help="exercises judged at once (default 2)")
-    grade.add_argument("--require-sandbox", action="store_true",
-                       help="refuse to grade (exit 2) where answers cannot run under bubblewrap")
     grade.set_defaults(func=cmd_grade)
-
     klass = commands.add_parser("grade-class", help="grade a whole class with this kit's checks, never the students'")
     source = klass.add_mutually_exclusive_group(required=True)
     source.add_argument("--repos", metavar="FILE",
                         help="one git repository a line, `URL [NAME]`: each cloned, its notebooks/*.ipynb graded")
     source.add_argument("--submissions", metavar="DIR",
                         help="one sub-folder a student: its notebooks/*.ipynb (or *.ipynb) graded")
-    klass.add_argument("--junitxml", default=None, metavar="FILE", help="also write a JUnit XML report")
-    klass.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                       help="time limit per exercise (default: the exercise's own, 60 s)")
-    klass.add_argument("--jobs", type=int, default=2, help="exercises judged at once (default 2)")
-    klass.add_argument("--require-sandbox", action="store_true",
-                       help="refuse to grade (exit 2) when answers cannot run in the sandbox")
     klass.set_defaults(func=cmd_grade_class)
-
-    commands.add_parser("send-webhook", help="sign and send a webhook delivery", add_help=False)
-    return parser
+    for parser in (grade, klass):  # the options both share
+        parser.add_argument("--junitxml", default=None, metavar="FILE", help="also write a JUnit XML report")
+        parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                            help="time limit per exercise (default: the exercise's own, 60 s)")
+        parser.add_argument("--jobs", type=int, default=2, help="exercises judged at once (default 2)")
+        parser.add_argument("--require-sandbox", action="store_true",
+                            help="refuse to grade (exit 2) where answers cannot run under bubblewrap")
 
 
 def main(argv: list[str] | None = None) -> int:
