@@ -267,8 +267,14 @@ def test_ctrl_c_stops_grading_and_every_judge_at_once(tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         def judges_now():  # the fork server and the judges it forked (not a short-lived probe of bwrap)
-            return [child for child in psutil.Process(grader.pid).children(recursive=True)
-                    if "labs.runtime.exercises" in " ".join(child.cmdline())]
+            found = []
+            for child in psutil.Process(grader.pid).children(recursive=True):
+                try:
+                    if "labs.runtime.exercises" in " ".join(child.cmdline()):
+                        found.append(child)
+                except psutil.NoSuchProcess:  # also a zombie: a helper that has just exited
+                    pass
+            return found
 
         deadline = time.monotonic() + 60
         while len(judges_now()) < 2 and time.monotonic() < deadline:

@@ -16,6 +16,14 @@ import pytest
 HANGING_ANSWER = "import time\ndef is_healthy(url):\n    time.sleep(300)\n"
 
 
+def _command_line(process: psutil.Process) -> str:
+    """A child's command line, or "" for one that has just exited (short-lived helpers come and go)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # ZombieProcess is one too
+        return ""
+
+
 @pytest.mark.parametrize("preloaded", [False, True], ids=["started-from-scratch", "forked"])
 def test_a_killed_caller_takes_its_judge_and_the_answer_with_it(preloaded):
     caller = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
@@ -28,7 +36,7 @@ def test_a_killed_caller_takes_its_judge_and_the_answer_with_it(preloaded):
         wanted = 2 if preloaded else 1  # forked: the server, and the judge it forked for this answer
         while len(workers) < wanted and time.monotonic() < deadline:
             workers = [child for child in psutil.Process(caller.pid).children(recursive=True)
-                       if "labs.runtime.exercises." in " ".join(child.cmdline())]
+                       if "labs.runtime.exercises." in _command_line(child)]
             time.sleep(0.1)
         assert len(workers) >= wanted, f"the judge's worker process never started: {workers}"
         caller.kill()  # as a killed kernel would be: no cleanup code runs
