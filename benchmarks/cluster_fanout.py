@@ -3,7 +3,7 @@
     python -m benchmarks.cluster_fanout                    # 1-3 nodes x 1,000 and 3,000 readers, then the restarts
     python -m benchmarks.cluster_fanout --nodes 1,2 --readers 200 --restart-readers 200 --messages 20
 
-**Fan-out.** For each number of nodes, one cluster (:func:`labs.runtime.cluster.start_cluster`:
+**Fan-out.** For each number of nodes, one cluster (:func:`labs.harness.cluster.start_cluster`:
 ``manual_sse`` under gunicorn with one gevent worker per node, one Redis, nginx round robin
 in front).  The readers and the publisher talk to nginx only, so each message is published
 on one node and reaches the readers of every node through Redis.  The measurement is the
@@ -45,7 +45,7 @@ from benchmarks.proxy_fanout import cpu_model, nginx_master
 from benchmarks.report import machine, machine_line
 from benchmarks.runner import Result, drive, run_async
 from benchmarks.transports import TRANSPORTS
-from labs.runtime.cluster import Cluster, start_cluster
+from labs.harness.cluster import Cluster, start_cluster
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 WAYS = {  # name: (the goodbye's retry: on the nodes, the readers' reconnect policy)

@@ -1,7 +1,7 @@
 """Hundreds of EventSource-like readers in one process, for a cluster behind a load balancer.
 
 Each :class:`Reader` does what a browser's ``EventSource`` does with a stream: ``GET`` it,
-decode it with the kit's browser-exact decoder (:class:`labs.runtime.sse.EventStreamDecoder`),
+decode it with the kit's browser-exact decoder (:class:`labs.core.sse.EventStreamDecoder`),
 and when the connection ends, wait and reconnect with ``Last-Event-ID``.  How long it waits
 is its :class:`Reconnect` policy:
 
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from benchmarks.minihttp import HttpError, ResponseParser, request_bytes
-from labs.runtime.processes import wait_until
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
+from labs.harness.processes import wait_until
 
 BROWSER_RETRY_MS = 3000  # what EventSource waits when the server never sent retry: (Chromium, Firefox)
 CONNECT_TIMEOUT = 10.0

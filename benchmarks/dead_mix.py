@@ -32,9 +32,9 @@ import requests
 
 from benchmarks.dead_readers import _request, held, open_reader
 from benchmarks.report import machine_line
-from labs.runtime.launcher import LabServer
-from labs.runtime.processes import wait_until
-from labs.runtime.relay import RelayServer
+from labs.harness.launcher import LabServer
+from labs.harness.processes import wait_until
+from labs.harness.relay import RelayServer
 
 RESULTS = Path(__file__).parent / "results"
 MODES = ("close", "reset", "stall", "blackhole")

@@ -6,7 +6,7 @@
     python -m benchmarks.dead_readers --mix                 # N healthy + M dead of each mode, both servers,
                                                             # default and short settings; results + plot
 
-A reader connects through the chaos relay (:mod:`labs.runtime.relay`), the relay breaks its
+A reader connects through the chaos relay (:mod:`labs.harness.relay`), the relay breaks its
 connection (close, reset, black hole), and we time how long the lab takes to let go of it:
 its ``/stats`` count (``clients``; ``generating`` for ``token_stream``) back to what it was.
 A stalled reader (its kernel still ACKs) is not in this table: the slow-reader rule (or the write
@@ -32,9 +32,9 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 
-from labs.runtime.launcher import LabServer
-from labs.runtime.processes import wait_until
-from labs.runtime.relay import RelayServer
+from labs.harness.launcher import LabServer
+from labs.harness.processes import wait_until
+from labs.harness.relay import RelayServer
 
 STREAMING_LABS = ("manual_sse", "webhooks", "sse_blueprint", "token_stream", "secure_stream")
 SECURE_USER = {"user": "alice", "password": "wonderland"}

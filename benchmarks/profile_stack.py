@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     import cProfile
     import time
 
-    from labs.runtime.serve import READY_PREFIX, bind_socket, url_of
+    from labs.harness.serve import READY_PREFIX, bind_socket, url_of
 
     sock = bind_socket(args.host, args.port)
     profiler = cProfile.Profile(time.process_time)  # CPU time: a stream waiting costs nothing

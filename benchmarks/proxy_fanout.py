@@ -5,7 +5,7 @@
     python -m benchmarks.proxy_fanout --readers 200 --messages 20
 
 One lab (``manual_sse`` under gunicorn with one gevent worker, as in
-:mod:`benchmarks.sse_fanout`) and one nginx in front of it (:func:`labs.runtime.nginx.start_proxy`:
+:mod:`benchmarks.sse_fanout`) and one nginx in front of it (:func:`labs.harness.nginx.start_proxy`:
 nginx's defaults, with room for two connections per reader).  Each pass is the showdown's
 measurement (:func:`benchmarks.runner.drive`: warm-up until every reader receives, then M
 stamped messages at a fixed rate), with the readers and the publisher talking either to the
@@ -33,7 +33,7 @@ from benchmarks.procstats import TreeSampler
 from benchmarks.report import aligned_table, machine, machine_line
 from benchmarks.runner import Result, drive, run_async, start_lab, stop_fast
 from benchmarks.transports import TRANSPORTS
-from labs.runtime.nginx import start_proxy
+from labs.harness.nginx import start_proxy
 
 PATHS = ("direct", "through nginx")
 

@@ -19,9 +19,9 @@ import uuid
 
 import requests
 
-from labs.runtime.client import EventStream
-from labs.runtime.launcher import LabServer
-from labs.runtime.processes import wait_until
+from labs.harness.client import EventStream
+from labs.harness.launcher import LabServer
+from labs.harness.processes import wait_until
 
 WAIT = 5.0  # seconds for any one step
 
@@ -120,7 +120,7 @@ def probe_socketio(lab: LabServer) -> str:
 
 
 def probe_webhook(lab: LabServer, secret: str) -> str:
-    from labs.runtime.webhook_sender import standard_delivery
+    from labs.harness.webhook_sender import standard_delivery
 
     delivery = standard_delivery(lab.url, "notification.created", {"message": "retried"}, secret)
     outcomes = [requests.post(delivery.url, data=delivery.body, headers=delivery.headers, timeout=WAIT).json()

@@ -5,7 +5,7 @@
 
 **Resume**: ``token_stream`` under gunicorn + gevent (one worker) on a private Redis; N
 generations started at once (``POST /generations``, ``--tokens`` tokens at ``--interval`` s),
-each read by a :class:`~labs.runtime.generation_client.GenerationReader` that is cut at a
+each read by a :class:`~labs.harness.generation_client.GenerationReader` that is cut at a
 random token and comes back after ``--pause`` s with ``Last-Event-ID``.  Counted: tokens
 missing and repeated (must be 0), the resume latency (from the new connection's start to its
 first event, p50/p95/max), and Redis memory per generation (``MEMORY USAGE`` of its keys once
@@ -41,11 +41,11 @@ import requests
 from benchmarks.report import machine, machine_line
 from benchmarks.runner import stop_fast
 from benchmarks.workload import percentile
-from labs.runtime.generation_client import GenerationReader
-from labs.runtime.launcher import LabServer
-from labs.runtime.processes import wait_until
-from labs.runtime.redis_server import RedisServer
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
+from labs.harness.generation_client import GenerationReader
+from labs.harness.launcher import LabServer
+from labs.harness.processes import wait_until
+from labs.harness.redis_server import RedisServer
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 WAIT = 60.0

@@ -36,7 +36,7 @@ from benchmarks.reconnect import probe
 from benchmarks.transports import Transport
 from benchmarks.webhook import drive_webhook
 from benchmarks.workload import Tally, stamp, summarize, warm_up
-from labs.runtime.launcher import LabServer
+from labs.harness.launcher import LabServer
 
 SETUP_TIMEOUT = 30.0  # seconds for N clients to connect and receive a warm-up message
 CONNECT_BATCH = 100

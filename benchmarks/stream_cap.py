@@ -40,7 +40,7 @@ from benchmarks.minihttp import Connection, HttpError, request_bytes
 from benchmarks.report import machine, machine_line
 from benchmarks.runner import Result, drive, run_async, stop_fast
 from benchmarks.transports import TRANSPORTS
-from labs.runtime.launcher import LabServer
+from labs.harness.launcher import LabServer
 
 RESULTS = Path(__file__).parent / "results"
 RUNS = {  # name: (readers, config)

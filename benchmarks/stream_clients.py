@@ -1,6 +1,6 @@
 """Clients that hold one connection open: an SSE reader and a Socket.IO WebSocket client.
 
-Both take the wire apart themselves (the kit's :class:`~labs.runtime.sse.EventStreamDecoder` for SSE,
+Both take the wire apart themselves (the kit's :class:`~labs.core.sse.EventStreamDecoder` for SSE,
 a minimal RFC 6455 framer for the WebSocket) so that every byte is counted and a
 thousand of them fit in one process.  A dropped connection is re-opened the way each
 transport's browser client would: EventSource by itself with ``Last-Event-ID``; the
@@ -18,7 +18,7 @@ import time
 
 from benchmarks.clients import ERROR_PAUSE, Client
 from benchmarks.minihttp import HttpError, ResponseParser, open_recorder, request_bytes
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 MAX_RECONNECTS = 5  # bounded: a server that keeps dropping us is a result, not a loop
 
@@ -52,7 +52,7 @@ class SSEClient(StreamClient):
     """``GET /stream`` read as EventSource would: ``notify`` events go to the tally.
 
     The bytes are recorded as they arrive and decoded afterwards by the kit's own
-    browser-exact decoder (:class:`labs.runtime.sse.EventStreamDecoder`); see
+    browser-exact decoder (:class:`labs.core.sse.EventStreamDecoder`); see
     :class:`~benchmarks.minihttp.Recorder` for why.
     """
 

@@ -2,7 +2,7 @@
 
 A webhook has no browser client: one service POSTs each event to another.  So the same
 workload (M stamped messages at a fixed rate) goes out as Standard Webhooks deliveries,
-signed as a provider signs them (:mod:`labs.runtime.webhook_sender`), over one keep-alive
+signed as a provider signs them (:mod:`labs.harness.webhook_sender`), over one keep-alive
 connection.  Latency is the POST's round trip: the receiver has verified the signature,
 checked the id and pushed the message before it answers.  Bytes are what the receiver
 gets: the whole signed request, head included.
@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from benchmarks.minihttp import Connection, HttpError, request_bytes
 from benchmarks.workload import percentile, stamp
-from labs.runtime.webhook_sender import standard_delivery
+from labs.harness.webhook_sender import standard_delivery
 
 # The receiver and the sender share this secret (the lab is started with it).
 SECRET = "whsec_" + "c2hvd2Rvd24tYmVuY2htYXJrLXNlY3JldC0wMTIz"

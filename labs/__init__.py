@@ -1,20 +1,20 @@
-"""sse-kit's lab servers and the runtime they share.
+"""sse-kit: the lessons (`labs/<name>.py`), their core, the harness and the exercises.
 
 The pieces a notebook or test usually needs are importable from here::
 
     from labs import start_lab, EventStream, check, hint
 
 They are imported on first use, not with the package: small helper processes such as
-``python -m labs.runtime.watchdog`` then start without loading Flask, requests and the rest.
+``python -m labs.harness.watchdog`` then start without loading Flask, requests and the rest.
 """
 
 from importlib import import_module
 
 _EXPORTS = {
-    "EventStream": "labs.runtime.client", "post_json": "labs.runtime.client",
-    "check": "labs.runtime.exercises", "hint": "labs.runtime.exercises", "progress": "labs.runtime.exercises",
-    "LabServer": "labs.runtime.launcher", "start_lab": "labs.runtime.launcher",
-    "start_proxy": "labs.runtime.nginx", "TimedStream": "labs.runtime.stream_timing",
+    "EventStream": "labs.harness.client", "post_json": "labs.harness.client",
+    "check": "labs.exercises", "hint": "labs.exercises", "progress": "labs.exercises",
+    "LabServer": "labs.harness.launcher", "start_lab": "labs.harness.launcher",
+    "start_proxy": "labs.harness.nginx", "TimedStream": "labs.harness.stream_timing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -5,10 +5,10 @@
     cluster NAME [--nodes N]  serve a lab as N processes behind nginx, sharing one Redis; type
                               help into it: stop/kill/start/restart a node, rolling restarts
     decode [--url URL]        show what a browser's EventSource would dispatch
-    send-webhook [options]    sign and send a webhook delivery (see labs.runtime.webhook_sender)
-    grade [options] PATH...   grade submitted notebooks (see labs.runtime.grading)
+    send-webhook [options]    sign and send a webhook delivery (see labs.harness.webhook_sender)
+    grade [options] PATH...   grade submitted notebooks (see labs.exercises.grading)
     grade-class (--repos FILE | --submissions DIR) [options]
-                              grade a whole class with this kit's checks (labs.runtime.class_grading)
+                              grade a whole class with this kit's checks (labs.exercises.class_grading)
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import argparse
 import json
 import sys
 
-from labs.runtime.registry import LABS, UnknownLab, get_lab
+from labs.harness.registry import LABS, UnknownLab, get_lab
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     """One line a lab, name first, with every notebook that starts it; ``--verbose`` adds each
     notebook's part and the commands to demo the lab."""
-    from labs.runtime.notebook_labs import demo_commands, notebooks_for, part
+    from labs.harness.notebook_labs import demo_commands, notebooks_for, part
 
     width = max(map(len, LABS))
     for lab in LABS.values():
@@ -57,7 +57,7 @@ def _fault_plan(args: argparse.Namespace, config: dict):
         raise SystemExit("--fault needs --behind-proxy: each fault is a setting of the nginx in front of the lab")
     if not args.behind_proxy:
         return None
-    from labs.runtime.proxy_faults import plan_faults
+    from labs.harness.proxy_faults import plan_faults
 
     try:
         return plan_faults(args.fault, http2=args.http2, keepalive_seconds=config.get("KEEPALIVE_SECONDS"))
@@ -66,7 +66,7 @@ def _fault_plan(args: argparse.Namespace, config: dict):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from labs.runtime.serve import serve
+    from labs.harness.serve import serve
 
     lab = get_lab(args.name)
     if lab.single_process and (args.workers or 1) > 1:
@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         config["WORKER_CONNECTIONS"] = args.worker_connections
     announce = None
     if args.classroom:
-        from labs.runtime.classroom import prepare_classroom  # imported only when asked for
+        from labs.harness.classroom import prepare_classroom  # imported only when asked for
 
         announce = prepare_classroom(config)
     host = args.host or ("0.0.0.0" if args.classroom else "127.0.0.1")
@@ -88,8 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          "speak HTTP/2 only over TLS, which nginx adds in front of it")
     plan = _fault_plan(args, config)
     if args.relay:  # the chaos relay on host:port; behind it nginx (with --behind-proxy), then the lab
-        from labs.runtime.nginx import ProxySettings
-        from labs.runtime.relay import run_with_relay
+        from labs.harness.nginx import ProxySettings
+        from labs.harness.relay import run_with_relay
 
         if plan is not None and plan.inner is not None:
             raise SystemExit("--relay does not combine with --fault two-proxies")
@@ -98,8 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                               behind_proxy=args.behind_proxy, announce=announce,
                               proxy_settings=ProxySettings(**plan.outer) if plan is not None else None)
     if args.behind_proxy:  # nginx on host:port, the lab on a private port behind it
-        from labs.runtime.nginx import ProxySettings, run_behind_proxy
-        from labs.runtime.proxy_faults import describe
+        from labs.harness.nginx import ProxySettings, run_behind_proxy
+        from labs.harness.proxy_faults import describe
 
         return run_behind_proxy(lab.name, host=host, port=args.port, workers=args.workers, config=config,
                                 use_redis=args.redis, announce=announce, settings=ProxySettings(**plan.outer),
@@ -120,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from labs.runtime.cluster import run_cluster
+    from labs.harness.cluster import run_cluster
 
     return run_cluster(args.name, nodes=args.nodes, host=args.host, port=args.port, workers=args.workers,
                        balance=args.balance, config=_parse_config(args.config, None))
@@ -128,7 +128,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 def cmd_decode(args: argparse.Namespace) -> int:
     """Print what EventSource would dispatch for a stream: one JSON object a line."""
-    from labs.runtime.sse import EventStreamDecoder
+    from labs.core.sse import EventStreamDecoder
 
     decoder = EventStreamDecoder()
     out = sys.stdout.buffer  # UTF-8 whatever the locale says: data may hold any character
@@ -182,21 +182,21 @@ def _decode_url(args: argparse.Namespace, decoder, emit) -> int:
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
-    from labs.runtime.grading import main
+    from labs.exercises.grading import main
 
     return main(args.paths, junitxml=args.junitxml, timeout=args.timeout, jobs=args.jobs,
                 require_sandbox=args.require_sandbox)
 
 
 def cmd_grade_class(args: argparse.Namespace) -> int:
-    from labs.runtime.class_grading import main
+    from labs.exercises.class_grading import main
 
     return main(repos=args.repos, submissions=args.submissions, junitxml=args.junitxml, timeout=args.timeout,
                 jobs=args.jobs, require_sandbox=args.require_sandbox)
 
 
 def cmd_send_webhook(argv: list[str]) -> int:
-    from labs.runtime.webhook_sender import main
+    from labs.harness.webhook_sender import main
 
     return main(argv)
 
@@ -257,7 +257,7 @@ def _add_run(commands) -> None:
                      help="with --behind-proxy: one of notebook 10's proxy faults, printed with nginx's config: "
                           "gzip, read-timeout=S, ignore-accel-buffering, http1.0, two-proxies (may be repeated)")
     run.add_argument("--relay", action="store_true",
-                     help="serve through a chaos relay (labs.runtime.relay) on --host/--port that can close, "
+                     help="serve through a chaos relay (labs.harness.relay) on --host/--port that can close, "
                           "reset, stall or black-hole readers (--behind-proxy too: reader -> relay -> nginx -> lab)")
     run.add_argument("--relay-control-port", type=int, default=0, metavar="C",
                      help="with --relay: the relay's control port (default 0: any free one, printed)")

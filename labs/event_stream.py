@@ -19,9 +19,9 @@ from itertools import pairwise
 
 from flask import Response, jsonify, request
 
-from labs.runtime.errors import ApiError
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
-from labs.runtime.webapp import create_lab_app
+from labs.core.errors import ApiError
+from labs.core.sse import encode_event, encode_json_event, keep_alive
+from labs.core.webapp import create_lab_app
 
 # /raw refuses more than this: a lab is no open relay for large payloads.
 MAX_RAW_BYTES = 16 * 1024

@@ -18,10 +18,10 @@ import json
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from labs.runtime.errors import ApiError
-from labs.runtime.notify import read_json_object
-from labs.runtime.sse import encode_json_event
-from labs.runtime.webapp import create_lab_app
+from labs.core.errors import ApiError
+from labs.core.notify import read_json_object
+from labs.core.sse import encode_json_event
+from labs.core.webapp import create_lab_app
 
 # The echo shows at most this much of a raw body (the whole body is still read).
 RAW_PREVIEW_BYTES = 2000

@@ -2,9 +2,9 @@
 
 The course notes answer a long poll from one shared ``queue.Queue``: ``get()`` hands
 each message to exactly one waiting client, so with three clients each sees about a
-third of the messages.  Here every client reads the same log (:mod:`labs.runtime.message_log`,
+third of the messages.  Here every client reads the same log (:mod:`labs.core.message_log`,
 as in the ``polling`` lab) from its own cursor, and a publish wakes *every* waiting
-request (``Condition.notify_all`` in :mod:`labs.runtime.event_log`, or, across
+request (``Condition.notify_all`` in :mod:`labs.core.event_log`, or, across
 processes, each process's Redis listener).
 
 - ``GET /updates?since=CURSOR&timeout=S`` answers at once when messages after the
@@ -15,7 +15,7 @@ processes, each process's Redis listener).
   cursor ahead of the log (the server restarted) is answered at once, with everything
   the log holds and ``"gap": {"reason": "ids restarted", ...}``, as in ``polling``.
 - ``POST /send_notification`` and ``GET /stats`` as in the ``polling`` lab
-  (:mod:`labs.runtime.polling_routes`); ``/stats`` adds ``waiting`` (requests held
+  (:mod:`labs.core.polling_routes`); ``/stats`` adds ``waiting`` (requests held
   right now) and this process's OS thread count and memory, to show what a held
   request costs.
 
@@ -35,9 +35,9 @@ import re
 
 from flask import Blueprint, current_app, jsonify, request
 
-from labs.runtime.errors import ApiError
-from labs.runtime.polling_routes import install, polling_lab, read_client, read_cursor
-from labs.runtime.webapp import create_lab_app
+from labs.core.errors import ApiError
+from labs.core.polling_routes import install, polling_lab, read_client, read_cursor
+from labs.core.webapp import create_lab_app
 
 DEFAULT_TIMEOUT = 25.0
 MAX_TIMEOUT = 30.0

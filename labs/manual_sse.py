@@ -5,11 +5,11 @@ lines of it work in a demo.  This lab is what the same idea needs in production.
 built from three pieces; read them in this order:
 
 1. this module: the routes;
-2. :mod:`labs.runtime.sse_response`, **the by-hand core**: each reader's bounded queue
+2. :mod:`labs.core.sse_response`, **the by-hand core**: each reader's bounded queue
    (``Subscriber``) and the generator that streams it (``event_stream``), the code
    notebook 04 builds up to (the ``webhooks`` lab streams through it too);
-3. :mod:`labs.runtime.broker` (fan-out: every reader's queue gets every message) on
-   :mod:`labs.runtime.event_log` (ids, the bounded history, and the catch-up rule for
+3. :mod:`labs.core.broker` (fan-out: every reader's queue gets every message) on
+   :mod:`labs.core.event_log` (ids, the bounded history, and the catch-up rule for
    a returning reader, the same in every lab).
 
 What a reader gets:
@@ -40,13 +40,13 @@ the lab carries on, ids included, when it is back.
 Stopping (SIGTERM, as a deploy does): every reader gets a last ``event: goodbye`` whose
 ``retry:`` says when to come back, picked per reader in ``SHUTDOWN_RETRY_MS`` (jitter), so
 the readers of a stopped node do not all reconnect at once; a reader that arrives while
-the node is stopping gets only that goodbye (:mod:`labs.runtime.shutdown`, notebook 13).
+the node is stopping gets only that goodbye (:mod:`labs.core.shutdown`, notebook 13).
 
 Config: ``KEEPALIVE_SECONDS`` (15), ``RETRY_MS`` (3000), ``HISTORY`` (1000),
 ``QUEUE_SIZE`` (256), ``BROKER``, ``REDIS_URL``, ``REDIS_KEY`` (``sse-kit:manual_sse``),
 ``SHUTDOWN_RETRY_MS`` (``[1000, 5000]``; one number: the same for every reader),
 ``GOODBYE_ON_SIGTERM`` (true), ``NODE_NAME`` (a cluster's node: its name and pid open each stream,
-and ``/stats`` adds ``cluster``, every node's readers, through Redis: :mod:`labs.runtime.presence`).
+and ``/stats`` adds ``cluster``, every node's readers, through Redis: :mod:`labs.core.presence`).
 """
 
 from __future__ import annotations
@@ -57,21 +57,21 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 
-from labs.runtime.broker import Broker, create_broker
-from labs.runtime.errors import REDIS_DOWN, ApiError
-from labs.runtime.notify import check_publish_token, read_notification
-from labs.runtime.presence import Presence, start_presence
-from labs.runtime.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, on_sigterm, pick_retry_ms, retry_range
-from labs.runtime.sse import encode_json_event
-from labs.runtime.sse_response import (
+from labs.core.broker import Broker, create_broker
+from labs.core.errors import REDIS_DOWN, ApiError
+from labs.core.notify import check_publish_token, read_notification
+from labs.core.presence import Presence, start_presence
+from labs.core.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, on_sigterm, pick_retry_ms, retry_range
+from labs.core.sse import encode_json_event
+from labs.core.sse_response import (
     DEFAULT_KEEPALIVE_SECONDS,
     DEFAULT_RETRY_MS,
     STREAM_HEADERS,
     StreamCounter,
     stream_response,
 )
-from labs.runtime.stream_guard import capacity
-from labs.runtime.webapp import create_lab_app
+from labs.core.stream_guard import capacity
+from labs.core.webapp import create_lab_app
 
 
 @dataclass(eq=False)
@@ -87,7 +87,7 @@ class ManualSse:
     node: str | None = None  # NODE_NAME: this process is a node of a cluster
     presence: Presence | None = None  # with a node name and Redis: the cluster's counts
 
-    # Graceful shutdown (labs.runtime.shutdown calls these on SIGTERM).
+    # Graceful shutdown (labs.core.shutdown calls these on SIGTERM).
     def say_goodbye(self) -> None:
         override = self.presence.shutdown_retry() if self.presence is not None else None
         if override is not None:  # set for the whole cluster (python -m labs cluster: rolling jitter|fixed)

@@ -3,8 +3,8 @@
 The course notes poll ``/api/updates`` every few seconds and answer
 ``{"hasUpdate": true, "message": ...}``.  That loses messages: two messages between
 two polls become one, and with a "new update" flag the first client to poll takes it
-from every other client.  This lab keeps a log instead (:mod:`labs.runtime.message_log`,
-on the one event log every lab shares, :mod:`labs.runtime.event_log`):
+from every other client.  This lab keeps a log instead (:mod:`labs.core.message_log`,
+on the one event log every lab shares, :mod:`labs.core.event_log`):
 
 - ``POST /send_notification`` ``{"message": "..."}`` appends to the log.
 - ``GET /updates?since=CURSOR`` answers every message after the cursor and the new
@@ -23,15 +23,15 @@ on the one event log every lab shares, :mod:`labs.runtime.event_log`):
   ``clients`` counts distinct pollers seen in the last ``CLIENT_WINDOW`` seconds.
 
 ``POST /send_notification``, ``GET /stats`` and the query parameters are the same in
-``long_polling``: they live in :mod:`labs.runtime.polling_routes`.
+``long_polling``: they live in :mod:`labs.core.polling_routes`.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from labs.runtime.polling_routes import install, polling_lab, read_client, read_cursor
-from labs.runtime.webapp import create_lab_app
+from labs.core.polling_routes import install, polling_lab, read_client, read_cursor
+from labs.core.webapp import create_lab_app
 
 bp = Blueprint("polling", __name__)
 

@@ -4,7 +4,7 @@ Quart is Flask's API on asyncio: the routes below read like ``labs/manual_sse.py
 ``async def`` and ``await`` where something waits.  The same broker and event log (ids, the
 bounded history, replay and the ``gap`` event, fan-out with the slow-reader cut) and the same
 encoder sit underneath, so a reader gets exactly what ``manual_sse`` gives it (the same tests
-run against both).  What ASGI changes is in :mod:`labs.runtime.sse_async`; in short:
+run against both).  What ASGI changes is in :mod:`labs.core.sse_async`; in short:
 
 - one event loop holds every stream: a waiting reader costs a suspended coroutine, not a
   thread (the development server) or a greenlet (gunicorn + gevent);
@@ -34,16 +34,16 @@ from typing import Any
 
 from quart import Quart, Response, current_app, jsonify, request
 
-from labs.runtime.asgi_app import check_publish_token, create_asgi_lab_app, read_notification
-from labs.runtime.broker import Broker, create_broker
-from labs.runtime.errors import REDIS_DOWN, ApiError
-from labs.runtime.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, pick_retry_ms, retry_range
-from labs.runtime.sse import encode_json_event
-from labs.runtime.sse_async import StreamLimits, call, event_stream
-from labs.runtime.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, STREAM_HEADERS, StreamCounter
-from labs.runtime.stream_guard import limits_of
+from labs.core.asgi_app import check_publish_token, create_asgi_lab_app, read_notification
+from labs.core.broker import Broker, create_broker
+from labs.core.errors import REDIS_DOWN, ApiError
+from labs.core.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, pick_retry_ms, retry_range
+from labs.core.sse import encode_json_event
+from labs.core.sse_async import StreamLimits, call, event_stream
+from labs.core.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, STREAM_HEADERS, StreamCounter
+from labs.core.stream_guard import limits_of
 
-# How `python -m labs run` serves this lab (labs.runtime.serve): uvicorn, not a WSGI server.
+# How `python -m labs run` serves this lab (labs.harness.serve): uvicorn, not a WSGI server.
 SERVER = "asgi"
 
 
@@ -151,7 +151,7 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
         shutdown_retry=retry_range(app.config.get("SHUTDOWN_RETRY_MS", DEFAULT_SHUTDOWN_RETRY_MS)),
     )
     if app.config.get("GOODBYE_ON_SIGTERM", True):
-        app.extensions["on_stop"] = app.extensions["quart_sse"].say_goodbye  # labs.runtime.serve calls it
+        app.extensions["on_stop"] = app.extensions["quart_sse"].say_goodbye  # labs.harness.serve calls it
     add_routes(app)
     if broker.kind == "redis":
         import redis

@@ -69,11 +69,11 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from labs.runtime.errors import ApiError
-from labs.runtime.notify import read_json_object, read_message
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
-from labs.runtime.stream_guard import capacity
-from labs.runtime.webapp import STATIC_DIR, create_lab_app
+from labs.core.errors import ApiError
+from labs.core.notify import read_json_object, read_message
+from labs.core.sse import encode_event, encode_json_event, keep_alive
+from labs.core.stream_guard import capacity
+from labs.core.webapp import STATIC_DIR, create_lab_app
 
 USERS = {"alice": "wonderland", "bob": "builder"}  # demo accounts: name -> password
 SESSION_COOKIE = "stream_session"

@@ -12,7 +12,7 @@ gunicorn workers) sharing one Redis behave as one server.
 
 What this module adds around flask-sse, and why:
 
-- every input is validated (``labs.runtime.notify.read_notification``) before anything is published;
+- every input is validated (``labs.core.notify.read_notification``) before anything is published;
 - Redis being down is a clear ``503`` JSON answer, not a stack trace, and the lab recovers by
   itself when Redis comes back (nothing is cached about the connection);
 - a stream whose Redis connection breaks ends cleanly, so the browser's ``EventSource``
@@ -45,10 +45,10 @@ from flask_sse import sse
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from labs.runtime.errors import REDIS_DOWN, ApiError
-from labs.runtime.notify import read_notification
-from labs.runtime.sse import keep_alive
-from labs.runtime.webapp import create_lab_app
+from labs.core.errors import REDIS_DOWN, ApiError
+from labs.core.notify import read_notification
+from labs.core.sse import keep_alive
+from labs.core.webapp import create_lab_app
 
 log = logging.getLogger("labs.sse_blueprint")
 

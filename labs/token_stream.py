@@ -4,7 +4,7 @@ This is how most SSE on the web looks today: a chat page sends its prompt with
 ``fetch("/generate", {method: "POST", body: ...})`` and reads the answer token by token
 from ``response.body``.  ``EventSource`` cannot do it at all (it only sends GET, with no
 body and no headers of its own), so the page reads the stream itself: see
-``static/common/fetch-stream.js`` (the browser's side) and :mod:`labs.runtime.token_client`
+``static/common/fetch-stream.js`` (the browser's side) and :mod:`labs.harness.token_client`
 (Python's), both on the kit's one decoder.
 
 The wire, for ``POST /generate`` with ``{"prompt": "Hi", "max_tokens": 3}``::
@@ -44,7 +44,7 @@ Read the module in this order:
    ``GET /stats`` shows it: ``generating`` (streams generating right now) and
    ``tokens_sent`` (a running total that stops growing when the readers are gone).
    A reader that vanishes without a word (no FIN, no RST) is found by the kernel:
-   ``TCP_USER_TIMEOUT`` (:mod:`labs.runtime.dead_readers`) ends a connection whose data goes
+   ``TCP_USER_TIMEOUT`` (:mod:`labs.core.dead_readers`) ends a connection whose data goes
    unacknowledged, and the socket check sees it.  And ``[DONE]`` counts as ``done`` only once
    the reader's TCP has acknowledged every byte; otherwise the stream counts as ``client gone``.
 
@@ -77,14 +77,14 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, send_from_directory
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from labs.runtime import llm_formats
-from labs.runtime.dead_readers import connection_socket, wait_acknowledged
-from labs.runtime.errors import REDIS_DOWN, ApiError
-from labs.runtime.generations import GenerationStore, parse_last_event_id
-from labs.runtime.notify import parse_json_object, read_message
-from labs.runtime.sse import encode_event
-from labs.runtime.stream_guard import capacity
-from labs.runtime.webapp import STATIC_DIR, create_lab_app
+from labs.core import llm_formats
+from labs.core.dead_readers import connection_socket, wait_acknowledged
+from labs.core.errors import REDIS_DOWN, ApiError
+from labs.core.generations import GenerationStore, parse_last_event_id
+from labs.core.notify import parse_json_object, read_message
+from labs.core.sse import encode_event
+from labs.core.stream_guard import capacity
+from labs.core.webapp import STATIC_DIR, create_lab_app
 
 TOKEN_INTERVAL = 0.1        # seconds between two tokens
 MAX_TOKENS = 500            # the most a request may ask for
@@ -299,7 +299,7 @@ def error_event(error: str, detail: str) -> str:
 # The same fake model, spoken as the APIs people call: OpenAI Chat Completions, OpenAI
 # Responses and Anthropic Messages.  Their official SDKs read it as the real thing
 # (``openai.OpenAI(base_url=LAB + "/v1", api_key="any")``, ``anthropic.Anthropic(base_url=LAB,
-# api_key="any")``).  What each format writes lives in :mod:`labs.runtime.llm_formats`; here
+# api_key="any")``).  What each format writes lives in :mod:`labs.core.llm_formats`; here
 # it gets the lab's pacing, its check for a reader that left, and its counts in /stats,
 # exactly as /generate does.  Bad input is refused before any stream, in the vendor's shape.
 
@@ -418,7 +418,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 # --------------------------------------------------------------------------- resumable generations
 #
 # Disconnect is not stop.  POST /generate ties an answer to its connection; these routes
-# keep it in Redis (labs.runtime.generations), so a reader that drops, reloads or lands on
+# keep it in Redis (labs.core.generations), so a reader that drops, reloads or lands on
 # another node reads on from its Last-Event-ID, and only POST .../stop stops it.
 #
 #   POST /generations {"prompt", "max_tokens"}   201 {"id"}: generating starts, apart from any reader
@@ -431,7 +431,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 #   GET  /resumable                               a page whose answer survives a reload, with a Stop button
 #
 # Without Redis (start the lab with --redis, in a cluster, or with --workers 2) they answer 503.
-# Settings (labs.runtime.generations): GENERATION_TTL_SECONDS (3600: keys expire this long after the
+# Settings (labs.core.generations): GENERATION_TTL_SECONDS (3600: keys expire this long after the
 # last write), GENERATION_MAX_EVENTS (1000: the stream's cap; max_tokens must stay below it),
 # GENERATION_HEARTBEAT_SECONDS (2: a generator silent this long is dead, its readers get event: error),
 # GENERATION_MAX_RUNNING (200 per process, then 429), GENERATION_KEEPALIVE_SECONDS, GENERATION_RETRY_MS.

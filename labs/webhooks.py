@@ -32,7 +32,7 @@ How the module reads, top to bottom (the shape of Flask's tutorial app, "flaskr"
 3. the two receivers, then the small steps they share;
 4. the kit's common routes.
 
-The stream is the ``manual_sse`` lab's (:mod:`labs.runtime.broker` and :mod:`labs.runtime.sse_response`):
+The stream is the ``manual_sse`` lab's (:mod:`labs.core.broker` and :mod:`labs.core.sse_response`):
 ids on every event, a replay of what a reconnecting reader missed, keep-alives, slow
 readers cut off.  Its broker and the delivery ids it remembers are in this process:
 serve it with the development server or one worker.
@@ -53,15 +53,15 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from labs.runtime import signatures
-from labs.runtime.broker import MemoryBroker
-from labs.runtime.errors import ApiError
-from labs.runtime.notify import is_unicode_text, parse_json_object, read_message, read_notification
-from labs.runtime.sse_response import StreamCounter, stream_response
-from labs.runtime.stream_guard import capacity
-from labs.runtime.webapp import create_lab_app
+from labs.core import signatures
+from labs.core.broker import MemoryBroker
+from labs.core.errors import ApiError
+from labs.core.notify import is_unicode_text, parse_json_object, read_message, read_notification
+from labs.core.sse_response import StreamCounter, stream_response
+from labs.core.stream_guard import capacity
+from labs.core.webapp import create_lab_app
 
-# Used only when neither config nor environment sets WEBHOOK_SECRET (see labs.runtime.signatures).
+# Used only when neither config nor environment sets WEBHOOK_SECRET (see labs.core.signatures).
 DEVELOPMENT_SECRET = signatures.DEVELOPMENT_SECRET
 
 # How many delivery ids each receiver remembers.  Bounded so a flood of deliveries cannot

@@ -3,7 +3,7 @@
 What the lab offers (notebook 07 walks through it):
 
 - the notification interface every transport shares: ``POST /send_notification`` with
-  ``{"message": "..."}`` (validated by :func:`labs.runtime.notify.read_notification`) emits a
+  ``{"message": "..."}`` (validated by :func:`labs.core.notify.read_notification`) emits a
   Socket.IO event ``notify`` ``{"message": ...}`` to every connected client;
 - a chat with rooms: clients ``join`` / ``leave`` a room and send ``chat`` messages that
   the server broadcasts to that room.  Every client event is answered with an
@@ -51,9 +51,9 @@ from typing import Any
 from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_socketio import Namespace, SocketIO, emit, join_room, leave_room, rooms
 
-from labs.runtime.errors import ApiError
-from labs.runtime.notify import LONE_SURROGATE, is_unicode_text, read_notification
-from labs.runtime.webapp import MAX_CONTENT_LENGTH, create_lab_app
+from labs.core.errors import ApiError
+from labs.core.notify import LONE_SURROGATE, is_unicode_text, read_notification
+from labs.core.webapp import MAX_CONTENT_LENGTH, create_lab_app
 
 # No GUNICORN_WORKER_CLASS here: gunicorn's default gevent worker serves WebSockets (through
 # simple-websocket, as gevent-websocket is not installed) when Flask-SocketIO runs in its

@@ -32,7 +32,7 @@ prediction = [
 # %% Exercise 1.3
 import requests
 
-from labs.runtime.sse import decode
+from labs.core.sse import decode
 
 
 def resume(url, last_event_id):

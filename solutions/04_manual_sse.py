@@ -1,7 +1,7 @@
 # Reference answers for notebook 04.  Each section replaces the exercise cell's code.
 
 # %% Exercise 4.1
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -24,7 +24,7 @@ def replay_text(history, forgotten, last_event_id):
 # %% Exercise 4.2
 import queue
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 
 def notify_stream(subscribers, lock):
@@ -44,7 +44,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.3
 import queue
 
-from labs.runtime.sse import encode_json_event, keep_alive
+from labs.core.sse import encode_json_event, keep_alive
 
 
 def next_chunk(q, keepalive_seconds):
@@ -67,7 +67,7 @@ import threading
 from flask import Flask, Response, jsonify, render_template, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event, keep_alive
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis

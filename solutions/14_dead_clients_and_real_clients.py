@@ -5,7 +5,7 @@ import json
 
 import requests
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_messages(url, count, silence_s):

@@ -40,7 +40,7 @@ async function readTokens(response, onToken) {
 import json
 import queue
 
-from labs.runtime.sse import encode_event, keep_alive
+from labs.core.sse import encode_event, keep_alive
 
 
 def token_events(tokens, stop):
@@ -64,7 +64,7 @@ def token_events(tokens, stop):
 # %% Exercise 15.3
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -95,7 +95,7 @@ import json
 
 import redis
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def replay_then_follow(redis_url, key, last_event_id):

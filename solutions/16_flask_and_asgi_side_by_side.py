@@ -1,7 +1,7 @@
 # Reference answers for notebook 16.  Each section replaces the exercise cell's code.
 
 # %% Exercise 16.1
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 async def notifications(hub):

@@ -8,9 +8,9 @@ import os
 
 import pytest
 
-from labs.runtime.browser import CHROMIUM_FLAGS, find_chromium
-from labs.runtime.launcher import LabServer
-from labs.runtime.redis_server import RedisServer
+from labs.harness.browser import CHROMIUM_FLAGS, find_chromium
+from labs.harness.launcher import LabServer
+from labs.harness.redis_server import RedisServer
 
 # In CI a missing browser is a failure, not a skip (.ci/run sets this).
 REQUIRE_BROWSER = os.environ.get("SSE_KIT_REQUIRE_BROWSER", "") == "1"
@@ -112,7 +112,7 @@ def _playwright():
 
 @pytest.fixture(scope="session")
 def browser(_playwright):
-    """Headless Chromium as labs.runtime.browser finds it: a headless shell where there is one."""
+    """Headless Chromium as labs.harness.browser finds it: a headless shell where there is one."""
     playwright, executable = _playwright
     chromium = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
     yield chromium
@@ -131,7 +131,7 @@ def page(browser):
 @pytest.fixture
 def tls_context(browser):
     """One browser profile (its tabs share connections, as a user's tabs do) that accepts
-    the kit's private certificates (labs.runtime.certificates): for tests only."""
+    the kit's private certificates (labs.harness.certificates): for tests only."""
     context = browser.new_context(ignore_https_errors=True)
     yield context
     context.close()

@@ -43,9 +43,9 @@ from benchmarks.runner import Result, drive, run_async
 from benchmarks.transports import TRANSPORTS, Transport, select
 from benchmarks.webhook import drive_webhook
 from benchmarks.workload import Tally, percentile, stamp, summarize, warm_up
-from labs.runtime.client import EventStream
-from labs.runtime.processes import wait_until
-from labs.runtime.webapp import REPO_ROOT
+from labs.core.webapp import REPO_ROOT
+from labs.harness.client import EventStream
+from labs.harness.processes import wait_until
 
 N, M = 2, 3
 EDGE_TIMEOUT = 10.0  # seconds to wait at a window edge until nothing is on its way

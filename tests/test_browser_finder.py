@@ -1,4 +1,4 @@
-"""One browser finder for tests, notebooks, checks and screenshots (labs.runtime.browser).
+"""One browser finder for tests, notebooks, checks and screenshots (labs.harness.browser).
 
 - the order: ``CHROMIUM`` (a wrong one is an error, never replaced), then a headless shell
   (the system's, then Playwright's), then the system's Chromium or Chrome, then Playwright's
@@ -21,8 +21,8 @@ import psutil
 import pytest
 from test_launcher import assert_all_gone, execute_until_printed, kernel, run_cell, shell_reply  # noqa: F401
 
-from labs.runtime import browser as finder
-from labs.runtime.browser import HOW_TO_GET_ONE, BrowserUnavailable, find_browser
+from labs.harness import browser as finder
+from labs.harness.browser import HOW_TO_GET_ONE, BrowserUnavailable, find_browser
 
 
 def program(path: Path) -> Path:
@@ -134,7 +134,7 @@ def browsers_under(pid: int) -> list[int]:
 
 HOLD_A_BROWSER = textwrap.dedent("""
     import os, sys, time
-    from labs.runtime.browser import chromium
+    from labs.harness.browser import chromium
     with chromium() as browser:
         tab = browser.new_page()
         tab.goto("about:blank")
@@ -165,7 +165,7 @@ def test_a_script_killed_outright_leaves_no_browser(whole_group):
 
 NOTEBOOK_BROWSER = """
 import os, psutil
-from labs.runtime.browser import headless_chromium
+from labs.harness.browser import headless_chromium
 async with headless_chromium() as browser:
     tab = await browser.new_page()
     await tab.goto("about:blank")
@@ -211,7 +211,7 @@ def test_without_a_browser_a_notebook_shows_how_to_get_one_not_a_traceback(kerne
     _, client = kernel
     reply = run_cell(client, "import os\nos.environ['CHROMIUM'] = ''\nos.environ['PATH'] = ''\n"
                              "os.environ['PLAYWRIGHT_BROWSERS_PATH'] = '/nonexistent'\n"
-                             "from labs.runtime import browser\nbrowser.SYSTEM_PATHS = browser.SHELL_PATHS = ()\n"
+                             "from labs.harness import browser\nbrowser.SYSTEM_PATHS = browser.SHELL_PATHS = ()\n"
                              "async with browser.headless_chromium() as b:\n    pass")
     assert reply["ename"] == "BrowserUnavailable", reply
     assert reply["traceback"] == [f"⚠️  No browser: {HOW_TO_GET_ONE}"]

@@ -23,9 +23,9 @@ import pytest
 import requests
 from test_launcher import assert_all_gone, process_tree
 
-from labs.runtime.certificates import LAB_NAMES, certificate_authority
-from labs.runtime.launcher import LabServer
-from labs.runtime.nginx import ProxySettings, bundled_nginx, render_config, start_proxy
+from labs.harness.certificates import LAB_NAMES, certificate_authority
+from labs.harness.launcher import LabServer
+from labs.harness.nginx import ProxySettings, bundled_nginx, render_config, start_proxy
 
 
 @pytest.fixture(scope="module")

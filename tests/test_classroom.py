@@ -10,10 +10,10 @@ import sys
 import psutil
 import pytest
 
-from labs.runtime.classroom import qr_text, student_urls
-from labs.runtime.client import EventStream
-from labs.runtime.processes import wait_until
-from labs.runtime.serve import READY_PREFIX
+from labs.harness.classroom import qr_text, student_urls
+from labs.harness.client import EventStream
+from labs.harness.processes import wait_until
+from labs.harness.serve import READY_PREFIX
 
 NOTIFICATION_LABS = ["sse_blueprint", "manual_sse", "polling", "long_polling", "websockets", "webhooks"]
 SSE_LABS = ["sse_blueprint", "manual_sse", "webhooks"]

@@ -16,8 +16,8 @@ import pytest
 import requests
 import socketio
 
-from labs.runtime.client import EventStream
-from labs.runtime.processes import wait_until
+from labs.harness.client import EventStream
+from labs.harness.processes import wait_until
 
 
 class Poller:

@@ -1,4 +1,4 @@
-"""The SSE clients people use read the kit's stream without loss (labs/runtime/client_matrix.py).
+"""The SSE clients people use read the kit's stream without loss (labs/harness/client_matrix.py).
 
 Five real clients (httpx-sse, sseclient-py, requests-sse, aiohttp-sse-client2 from
 requirements.txt; npm's eventsource from tools/node/package-lock.json, on Node) each read
@@ -21,9 +21,9 @@ import sys
 
 import pytest
 
-from labs.runtime import client_matrix
-from labs.runtime.client_matrix import CLIENTS, CUTS, install_node_client, node_status, run_matrix, table
-from labs.runtime.webapp import REPO_ROOT
+from labs.core.webapp import REPO_ROOT
+from labs.harness import client_matrix
+from labs.harness.client_matrix import CLIENTS, CUTS, install_node_client, node_status, run_matrix, table
 
 LAB_NAME = "manual_sse"
 RETRY_MS = 300  # the matrix's cuts hold no race with a quick reconnect

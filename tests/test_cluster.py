@@ -1,4 +1,4 @@
-"""A cluster on one machine (labs.runtime.cluster): nodes behind nginx on one Redis.
+"""A cluster on one machine (labs.harness.cluster): nodes behind nginx on one Redis.
 
 Delivery across nodes (and its failure with the in-memory broker), a killed node's readers
 resuming through nginx with nothing missed or repeated, a stopping node's goodbye with a
@@ -25,12 +25,12 @@ import requests
 import socketio
 
 from benchmarks.cluster_readers import ReaderPool, Reconnect, per_second
-from labs.runtime.client import EventStream
-from labs.runtime.cluster import start_cluster
-from labs.runtime.launcher import LabServer
-from labs.runtime.nginx import ProxySettings, bundled_nginx, render_config
-from labs.runtime.processes import wait_until
-from labs.runtime.shutdown import pick_retry_ms, retry_range
+from labs.core.shutdown import pick_retry_ms, retry_range
+from labs.harness.client import EventStream
+from labs.harness.cluster import start_cluster
+from labs.harness.launcher import LabServer
+from labs.harness.nginx import ProxySettings, bundled_nginx, render_config
+from labs.harness.processes import wait_until
 
 WAIT = 15.0  # an upper bound for something to happen, never an assertion on speed
 GOODBYE_MS = [100, 900]
@@ -350,7 +350,7 @@ def test_no_orphan_when_the_starting_process_is_killed(tmp_path):
     script.write_text(textwrap.dedent("""
         import json, time
         import psutil
-        from labs.runtime.cluster import start_cluster
+        from labs.harness.cluster import start_cluster
         cluster = start_cluster("manual_sse", 2, workers=1)  # gunicorn: an arbiter and a worker per node
         print(json.dumps([p.pid for p in psutil.Process().children(recursive=True)]), flush=True)
         time.sleep(120)
@@ -372,7 +372,7 @@ def test_no_orphan_when_the_kernel_is_killed():
     manager, client = start_kernel()
     try:
         printed: list[dict] = []
-        code = ("import json, psutil\nfrom labs.runtime.cluster import start_cluster\n"
+        code = ("import json, psutil\nfrom labs.harness.cluster import start_cluster\n"
                 "cluster = start_cluster('manual_sse', 2)\n"
                 "print(json.dumps([p.pid for p in psutil.Process().children(recursive=True)]))")
         reply = client.execute_interactive(code, timeout=120, output_hook=printed.append)

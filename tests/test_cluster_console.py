@@ -21,8 +21,8 @@ import pytest
 import requests
 
 from benchmarks.cluster_readers import ReaderPool, Reconnect
-from labs.runtime.cluster_console import parse_retry
-from labs.runtime.processes import wait_until
+from labs.harness.cluster_console import parse_retry
+from labs.harness.processes import wait_until
 
 READERS = 9
 

@@ -22,8 +22,8 @@ import time
 import pytest
 import requests
 
-from labs.runtime.nginx import start_proxy
-from labs.runtime.processes import wait_until
+from labs.harness.nginx import start_proxy
+from labs.harness.processes import wait_until
 
 pytestmark = pytest.mark.browser
 

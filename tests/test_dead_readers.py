@@ -2,7 +2,7 @@
 
 A reader whose packets vanish (the chaos relay's black hole: no ACK, no FIN, no RST) used to
 hold its stream for as long as TCP retries (about 15 minutes).  Now every lab connection has
-``TCP_USER_TIMEOUT`` and TCP keep-alive (labs.runtime.dead_readers), so the lab lets go soon
+``TCP_USER_TIMEOUT`` and TCP keep-alive (labs.core.dead_readers), so the lab lets go soon
 after the timeout: its stream, thread or greenlet, socket and subscriber.  A token stream
 stops generating and counts the answer as "client gone", never "done".
 
@@ -17,9 +17,9 @@ import os
 import pytest
 
 from benchmarks.dead_readers import held, lab_config, open_reader
-from labs.runtime.dead_readers import settings_of
-from labs.runtime.processes import wait_until
-from labs.runtime.relay import RelayServer, blackhole_support
+from labs.core.dead_readers import settings_of
+from labs.harness.processes import wait_until
+from labs.harness.relay import RelayServer, blackhole_support
 
 SERVERS = {"werkzeug": None, "gunicorn+gevent": 1}
 

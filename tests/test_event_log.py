@@ -1,4 +1,4 @@
-"""The one event log (labs.runtime.event_log) and its catch-up rule, in every lab that uses it.
+"""The one event log (labs.core.event_log) and its catch-up rule, in every lab that uses it.
 
 The core is checked on both backends (memory and a real Redis) with the same tests; then
 each of the four labs on top of it (manual_sse, webhooks, polling, long_polling) is
@@ -15,8 +15,8 @@ import uuid
 import pytest
 
 from labs import EventStream
-from labs.runtime.event_log import IDS_RESTARTED, TOO_OLD, UNKNOWN_ID, MemoryEventLog, RedisEventLog
-from labs.runtime.processes import wait_until
+from labs.core.event_log import IDS_RESTARTED, TOO_OLD, UNKNOWN_ID, MemoryEventLog, RedisEventLog
+from labs.harness.processes import wait_until
 
 # A woken waiter answers in milliseconds; one that was not woken answers at its 30 s
 # timeout.  Anything under 12 s tells the two apart, however loaded the machine.

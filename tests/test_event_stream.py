@@ -7,9 +7,9 @@ import base64
 import pytest
 import requests
 
+from labs.core.sse import decode
 from labs.event_stream import EXAMPLES, MAX_RAW_BYTES
-from labs.runtime.client import EventStream
-from labs.runtime.sse import decode
+from labs.harness.client import EventStream
 
 LAB_NAME = "event_stream"  # the lab the `lab` fixture starts for this module (tests/conftest.py)
 

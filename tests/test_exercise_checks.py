@@ -26,9 +26,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labs.runtime.exercises import student
-from labs.runtime.exercises.judge import ERROR, NOT_SOLVED, NOT_STARTED, SOLVED, Verdict, judge
-from labs.runtime.exercises.notebooks import exercise_cells
+from labs.exercises import student
+from labs.exercises.judge import ERROR, NOT_SOLVED, NOT_STARTED, SOLVED, Verdict, judge
+from labs.exercises.notebooks import exercise_cells
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS_DIR = ROOT / "tests" / "exercise_variants"

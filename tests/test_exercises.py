@@ -19,12 +19,12 @@ import re
 import nbformat
 import pytest
 
-from labs.runtime.exercises import get_exercise, student
-from labs.runtime.exercises.notebooks import check_cells, exercise_cells
+from labs.exercises import get_exercise, student
+from labs.exercises.notebooks import check_cells, exercise_cells
 from tools import solutions
 
 NOTEBOOKS = sorted((solutions.ROOT / "notebooks").glob("*.ipynb"))
-IMPORT_LINE = re.compile(r"from labs(\.runtime\.exercises)? import (check|hint|check, hint|hint, check)")
+IMPORT_LINE = re.compile(r"from labs(\.exercises)? import (check|hint|check, hint|hint, check)")
 
 
 def test_there_are_notebooks():
@@ -58,7 +58,7 @@ def test_every_exercise_has_a_registered_check_hints_and_a_reference_answer(path
     answers = solutions.load_solutions(solutions.solution_file(path))
     assert set(answers) == set(exercises), f"solutions/{path.stem}.py must answer exactly these exercises"
     for ident in exercises:
-        exercise = get_exercise(ident)  # LookupError: no check in labs/runtime/exercises/nbNN.py
+        exercise = get_exercise(ident)  # LookupError: no check in labs/exercises/nbNN.py
         assert len(exercise.hints) >= 2, f"exercise {ident} needs two hints or more, a nudge first"
         assert all(hint.strip() for hint in exercise.hints)
 

@@ -21,9 +21,9 @@ import time
 import pytest
 import requests
 
-from labs.runtime.nginx import ProxySettings
-from labs.runtime.processes import wait_until
-from labs.runtime.proxy_faults import FAULTS, parse_fault, plan_faults
+from labs.harness.nginx import ProxySettings
+from labs.harness.processes import wait_until
+from labs.harness.proxy_faults import FAULTS, parse_fault, plan_faults
 
 HOLD_SECONDS = 1.5  # notebook 10's "held": nothing at all in this long
 RETRY = ["--config", "RETRY_MS=300"]  # a page cut by the read timeout is back within 0.3 s

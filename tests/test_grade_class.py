@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labs.runtime.exercises.notebooks import exercise_cells
+from labs.exercises.notebooks import exercise_cells
 from tools import solutions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,7 @@ def notebook(kind: str) -> str:
 def cheating_kit(work: Path, trace: Path) -> None:
     """A copy of the kit whose check 0.1 always passes, and whose code leaves a trace if run."""
     shutil.copytree(ROOT / "labs", work / "labs", ignore=shutil.ignore_patterns("__pycache__"))
-    check = work / "labs/runtime/exercises/nb00.py"
+    check = work / "labs/exercises/nb00.py"
     text = check.read_text()
     line = '    is_healthy = answer.function("is_healthy")\n'
     assert line in text, "the test's edit of the check must still apply"
@@ -171,7 +171,7 @@ def test_a_class_list_that_cannot_be_read_is_refused(tmp_path):
 
 
 def test_git_credentials_are_dropped_before_any_answer_runs(monkeypatch):
-    from labs.runtime import class_grading
+    from labs.exercises import class_grading
 
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", "http.https://github.com/.extraheader")

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labs.runtime.exercises.notebooks import check_cells, exercise_cells, submitted_answers
+from labs.exercises.notebooks import check_cells, exercise_cells, submitted_answers
 from tools import solutions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,16 +130,16 @@ SCENARIOS = {
                       {"0.1": "no pass"}, "you returned True"),
     "machinery_redefines_check": (lambda: with_answer("def check(ident):\n    pass\n\n\ndef is_healthy(url):\n"
                                                     "    return True\n"), {"0.1": "no pass"}, "you returned True"),
-    "machinery_module": (lambda: with_answer("import labs.runtime.exercises as machinery\n\n\n"
+    "machinery_module": (lambda: with_answer("import labs.exercises as machinery\n\n\n"
                                            "def is_healthy(url):\n    return True\n"),
                        {"0.1": "no pass"}, "you returned True"),
-    "machinery_sys_modules": (lambda: with_answer("import sys\nsys.modules.pop('labs.runtime.exercises.nb00', None)\n"
+    "machinery_sys_modules": (lambda: with_answer("import sys\nsys.modules.pop('labs.exercises.nb00', None)\n"
                                                 "\n\ndef is_healthy(url):\n    return True\n"),
                             {"0.1": "no pass"}, "you returned True"),
     "machinery_builtins": (lambda: with_answer("import builtins\nbuiltins.AssertionError = type('X', (Exception,), {})"
                                              "\n\n\ndef is_healthy(url):\n    return True\n"),
                          {"0.1": "no pass"}, "you returned True"),
-    "registry_replaced": (lambda: with_answer("from labs.runtime import exercises as ex\n"
+    "registry_replaced": (lambda: with_answer("from labs import exercises as ex\n"
                                               "ex._REGISTRY.clear()\n\n\ndef is_healthy(url):\n    return True\n"),
                           {"0.1": "no pass"}, ""),
     "colours": (lambda: with_answer(COLOURS), {"0.1": "error"}, "ValueError"),
@@ -270,7 +270,7 @@ def test_ctrl_c_stops_grading_and_every_judge_at_once(tmp_path):
             found = []
             for child in psutil.Process(grader.pid).children(recursive=True):
                 try:
-                    if "labs.runtime.exercises" in " ".join(child.cmdline()):
+                    if "labs.exercises" in " ".join(child.cmdline()):
                         found.append(child)
                 except psutil.NoSuchProcess:  # also a zombie: a helper that has just exited
                     pass
@@ -334,6 +334,6 @@ FORGES = {
 
 @pytest.mark.parametrize("how", FORGES)
 def test_an_answer_cannot_forge_the_verdict_from_inside_the_judge(how):
-    from labs.runtime.exercises.judge import judge
+    from labs.exercises.judge import judge
 
     assert judge("0.1", exercise_source(FORGES[how]), timeout=10).status != "solved"

@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labs.runtime.exercises.notebooks import exercise_cells
+from labs.exercises.notebooks import exercise_cells
 from tools import solutions
 from tools.grading import readme_grading_command
 

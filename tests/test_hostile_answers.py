@@ -37,7 +37,7 @@ import nbformat
 import pytest
 from hostile_harness import NOBODY, Graded, Kit, changes, grade, kill, leftovers, make_kit, tree_digest, user_problem
 
-from labs.runtime.exercises.notebooks import exercise_cells
+from labs.exercises.notebooks import exercise_cells
 from tools import solutions
 
 # The whole file grades in one module fixture: five runs per user (about 20-30 s each with the
@@ -82,7 +82,7 @@ HOSTILE = {
 home = getattr(print, "__se" + "lf__")  # the builtins module
 load = getattr(home, "__im" + "port__")
 loaded = getattr(load("sy" + "s"), "mod" + "ules")
-checks = loaded["labs.runtime.exercises.nb" + "00"]
+checks = loaded["labs.exercises.nb" + "00"]
 live, healthy = set(), {}
 
 
@@ -106,7 +106,7 @@ def is_healthy(url):
     # 2. The check function found through object's subclasses, its __code__ replaced.
     "02_check_code_replaced": r'''def find(name):
     for kind in ().__class__.__base__.__subclasses__():
-        if kind.__name__ == name and kind.__module__.startswith("labs.runtime"):
+        if kind.__name__ == name and kind.__module__.startswith("labs.exercises"):
             return kind
 
 
@@ -195,9 +195,9 @@ def is_healthy(url):
 
 import labs
 
-real = os.path.join(os.path.dirname(labs.__file__), "runtime", "exercises", "nb00.py")
+real = os.path.join(os.path.dirname(labs.__file__), "exercises", "nb00.py")
 target = os.path.join(os.path.dirname(real), "__pycache__", f"nb00.{sys.implementation.cache_tag}.pyc")
-fake = ("from labs.runtime.exercises import exercise\n\n\n"
+fake = ("from labs.exercises import exercise\n\n\n"
         "@exercise('0.1', hints=['a nudge', 'more'])\ndef check_0_1(answer):\n    pass\n")
 try:
     size, real_stat = os.stat(real).st_size, os.stat(real)
@@ -216,7 +216,7 @@ for pid in fork_servers():
     "07b_pth_in_the_venv": FIND_FORK_SERVER + r'''import site
 import time
 
-POISON = "import labs.runtime.exercises.nb00 as m; m.check_0_1.__code__ = (lambda answer: None).__code__\n"
+POISON = "import labs.exercises.nb00 as m; m.check_0_1.__code__ = (lambda answer: None).__code__\n"
 for folder in site.getsitepackages():
     try:
         os.makedirs(folder, exist_ok=True)

@@ -7,8 +7,8 @@ import json
 import pytest
 import requests
 
+from labs.core.sse import decode
 from labs.json_roundtrip import DEMO_PAYLOAD
-from labs.runtime.sse import decode
 
 # `client` (tests/conftest.py): this lab in-process, through Flask's test client.
 LAB_NAME = "json_roundtrip"

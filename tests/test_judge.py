@@ -27,7 +27,7 @@ def _command_line(process: psutil.Process) -> str:
 @pytest.mark.parametrize("preloaded", [False, True], ids=["started-from-scratch", "forked"])
 def test_a_killed_caller_takes_its_judge_and_the_answer_with_it(preloaded):
     caller = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
-        from labs.runtime.exercises.judge import judge
+        from labs.exercises.judge import judge
         judge("0.1", {HANGING_ANSWER!r}, timeout=120, preloaded={preloaded})
     """)])
     try:
@@ -36,7 +36,7 @@ def test_a_killed_caller_takes_its_judge_and_the_answer_with_it(preloaded):
         wanted = 2 if preloaded else 1  # forked: the server, and the judge it forked for this answer
         while len(workers) < wanted and time.monotonic() < deadline:
             workers = [child for child in psutil.Process(caller.pid).children(recursive=True)
-                       if "labs.runtime.exercises." in _command_line(child)]
+                       if "labs.exercises." in _command_line(child)]
             time.sleep(0.1)
         assert len(workers) >= wanted, f"the judge's worker process never started: {workers}"
         caller.kill()  # as a killed kernel would be: no cleanup code runs
@@ -50,7 +50,7 @@ def test_a_killed_caller_takes_its_judge_and_the_answer_with_it(preloaded):
 
 def test_a_judge_process_that_fails_to_start_with_efault_is_started_again(monkeypatch, tmp_path):
     # Linux's vfork-then-exec returned EFAULT once in a full run (two judges starting at once).
-    from labs.runtime.exercises import judge as judge_module
+    from labs.exercises import judge as judge_module
 
     real_popen, calls = subprocess.Popen, []
 
@@ -69,7 +69,7 @@ def test_a_judge_process_that_fails_to_start_with_efault_is_started_again(monkey
 
 
 def test_any_other_failure_to_start_the_judge_process_is_not_hidden(monkeypatch, tmp_path):
-    from labs.runtime.exercises import judge as judge_module
+    from labs.exercises import judge as judge_module
 
     def failing_popen(*args, **kwargs):
         raise OSError(errno.ENOENT, "No such file or directory", sys.executable)
@@ -81,8 +81,8 @@ def test_any_other_failure_to_start_the_judge_process_is_not_hidden(monkeypatch,
 
 @pytest.mark.parametrize("forked", [True, False], ids=["forked", "started-from-scratch"])
 def test_both_ways_of_starting_a_judge_give_the_same_verdicts(forked, monkeypatch):
-    from labs.runtime.exercises import forkserver
-    from labs.runtime.exercises import judge as judge_module
+    from labs.exercises import forkserver
+    from labs.exercises import judge as judge_module
 
     if forked and not forkserver.available():
         pytest.skip("the fork server is for Linux")
@@ -95,8 +95,8 @@ def test_both_ways_of_starting_a_judge_give_the_same_verdicts(forked, monkeypatc
 
 
 def test_forked_judges_are_fresh_copies_and_each_leads_its_own_process_group():
-    from labs.runtime.exercises import forkserver
-    from labs.runtime.exercises.judge import judge
+    from labs.exercises import forkserver
+    from labs.exercises.judge import judge
 
     if not forkserver.available():
         pytest.skip("the fork server is for Linux")
@@ -111,8 +111,8 @@ def test_forked_judges_are_fresh_copies_and_each_leads_its_own_process_group():
 
 
 def test_a_stopped_fork_server_costs_one_judgement_and_is_replaced(monkeypatch):
-    from labs.runtime.exercises import forkserver
-    from labs.runtime.exercises.judge import judge
+    from labs.exercises import forkserver
+    from labs.exercises.judge import judge
 
     if not forkserver.available():
         pytest.skip("the fork server is for Linux")

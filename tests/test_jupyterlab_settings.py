@@ -18,8 +18,8 @@ import time
 
 import requests
 
-from labs.runtime.processes import ManagedProcess
-from labs.runtime.webapp import REPO_ROOT
+from labs.core.webapp import REPO_ROOT
+from labs.harness.processes import ManagedProcess
 from tools.link_project import JUPYTERLAB_OVERRIDES, OVERRIDES_FILE, jupyterlab_overrides_path
 
 PLUGIN = "@jupyterlab/apputils-extension:notification"

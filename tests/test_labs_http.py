@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from labs.runtime.registry import LABS
+from labs.harness.registry import LABS
 
 
 @pytest.mark.parametrize("name", list(LABS))

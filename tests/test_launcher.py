@@ -21,12 +21,12 @@ import psutil
 import pytest
 import requests
 
-from labs.runtime.client import EventStream
-from labs.runtime.launcher import LabServer, start_lab
-from labs.runtime.processes import wait_until
-from labs.runtime.registry import LABS
-from labs.runtime.serve import READY_PREFIX
-from labs.runtime.webapp import REPO_ROOT as ROOT
+from labs.core.webapp import REPO_ROOT as ROOT
+from labs.harness.client import EventStream
+from labs.harness.launcher import LabServer, start_lab
+from labs.harness.processes import wait_until
+from labs.harness.registry import LABS
+from labs.harness.serve import READY_PREFIX
 from tools.pytest_ipc_kernels import IpcKernelManager
 
 
@@ -164,14 +164,14 @@ def test_gunicorn_workers_tune_the_garbage_collector():
     # must freeze start-up objects and raise the thresholds (in a child: it is global state).
     from gunicorn.config import Config
 
-    from labs.runtime.registry import get_lab
-    from labs.runtime.serve import GC_THRESHOLDS, _tune_gc_for_many_connections, gunicorn_options
+    from labs.harness.registry import get_lab
+    from labs.harness.serve import GC_THRESHOLDS, _tune_gc_for_many_connections, gunicorn_options
 
     cfg = Config()
     for key, value in gunicorn_options(get_lab("manual_sse"), 3, 1).items():
         cfg.set(key, value)
     assert cfg.post_worker_init is _tune_gc_for_many_connections
-    code = ("import gc, json; from labs.runtime.serve import _tune_gc_for_many_connections as tune; "
+    code = ("import gc, json; from labs.harness.serve import _tune_gc_for_many_connections as tune; "
             "before = gc.get_threshold(); tune(None); "
             "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -332,7 +332,7 @@ def test_no_orphan_when_a_cell_fails(kernel, tmp_path):
     msg_id, pid = execute_until_printed(client, textwrap.dedent(f"""
         import os
         from labs import start_lab
-        from labs.runtime.processes import wait_until
+        from labs.harness.processes import wait_until
         pids = []
         with start_lab('json_roundtrip', redis=True) as lab:
             pids.append(lab.pid)
@@ -411,7 +411,7 @@ def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
     assert "demo: python -m labs run manual_sse --behind-proxy --fault gzip" in block
     assert "demo: python -m labs cluster manual_sse --nodes 3" in block
     # Read from the notebooks themselves: a new one that starts a lab is listed with no other change.
-    from labs.runtime.notebook_labs import notebooks_for
+    from labs.harness.notebook_labs import notebooks_for
 
     (tmp_path / "14_new.ipynb").write_text(json.dumps({"cells": [
         {"cell_type": "code", "source": ['lab = start_lab("polling")\n']},
@@ -484,7 +484,7 @@ def _answers(url: str) -> bool:
 # ---------------------------------------------------------------- the watchdog
 
 def _guarded_sleep() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "labs.runtime.watchdog", "--", "sleep", "60"], stdin=subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "labs.harness.watchdog", "--", "sleep", "60"], stdin=subprocess.PIPE)
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "stdin closed", "both at once"])
@@ -512,7 +512,7 @@ def test_the_watchdog_stops_its_program_when_orphaned_even_if_its_stdin_stays_op
     pid_file = tmp_path / "pids"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import os, subprocess, sys, time
-        guard = subprocess.Popen([sys.executable, "-m", "labs.runtime.watchdog", "--", "sleep", "60"],
+        guard = subprocess.Popen([sys.executable, "-m", "labs.harness.watchdog", "--", "sleep", "60"],
                                  stdin=subprocess.PIPE)
         if os.fork() == 0:      # a child that keeps the pipe's write end open, and lives on
             time.sleep(30)

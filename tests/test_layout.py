@@ -1,9 +1,17 @@
-"""The layout keeps the lessons apart: no lab imports another lab, no lab page loads another lab's files.
+"""The layout keeps its parts apart, as the README draws them.
 
-``labs/<name>.py`` is one lesson each; what two labs share lives in ``labs/runtime/``
-(Python) or ``static/common/`` (pages).  A lab that imports another couples two lessons
-(a student reading one must read both, and a change to one breaks the other), and so
-does a page that loads a script from another lab's folder.
+``labs/<name>.py`` is one lesson each.  Below the lessons are three parts, and the arrows
+between them go one way:
+
+- ``labs/core/``, the lesson core: what a lesson stands on; it imports nothing else of ``labs``;
+- ``labs/harness/``: starts, proxies, clusters and drives labs; it imports the core;
+- ``labs/exercises/``: checks, judge, sandbox, grader; it imports the core and the harness.
+
+A lesson imports only the core.  The harness and the exercises start a lesson by name
+(``labs.harness.registry``), never by importing it.  The CLI (``labs/__main__.py``) and the
+package's names (``labs/__init__.py``) sit on top and may use any part.  A lab that imports
+another couples two lessons (a student reading one must read both), and so does a page that
+loads a script from another lab's folder: what two pages share lives in ``static/common/``.
 """
 
 from __future__ import annotations
@@ -12,8 +20,8 @@ import ast
 import re
 from pathlib import Path
 
-from labs.runtime.registry import LABS
-from labs.runtime.webapp import REPO_ROOT, STATIC_DIR
+from labs.core.webapp import REPO_ROOT, STATIC_DIR
+from labs.harness.registry import LABS
 
 LABS_DIR = REPO_ROOT / "labs"
 NOT_LESSONS = {"__init__", "__main__"}
@@ -79,8 +87,8 @@ def test_the_checks_see_what_they_look_for():
         "labs/long_polling.py:1: imports labs.polling", "labs/long_polling.py:2: imports labs.manual_sse",
         "labs/long_polling.py:3: imports labs.websockets", "labs/long_polling.py:4: imports labs.webhooks",
         "labs/long_polling.py:5: imports labs.sse_blueprint", "labs/long_polling.py:6: imports labs.event_stream"])
-    assert lab_imports(lab, "from labs.runtime.polling_routes import read_cursor\nimport labs.runtime.sse\n"
-                            "from labs import long_polling\nfrom labs.runtime import broker\n") == []
+    assert lab_imports(lab, "from labs.core.polling_routes import read_cursor\nimport labs.core.sse\n"
+                            "from labs import long_polling\nfrom labs.core import broker\n") == []
 
     page = STATIC_DIR / "long_polling" / "index.html"
     assert foreign_loads(page, '<script src="static/common/lab.js"></script>\n'
@@ -96,12 +104,12 @@ def test_the_checks_see_what_they_look_for():
 
 def test_labs_holds_the_lessons_and_every_lesson_is_a_registered_lab():
     assert {path.stem for path in lab_modules()} == set(LABS), \
-        "labs/<name>.py is for lessons only (one per lab in labs/runtime/registry.py); shared code: labs/runtime/"
+        "labs/<name>.py is for lessons only (one per lab in labs/harness/registry.py); shared code: labs/core/"
 
 
 def test_no_lab_imports_another_lab():
     found = [offence for path in lab_modules() for offence in lab_imports(path)]
-    assert not found, "move what two labs share into labs/runtime/:\n" + "\n".join(found)
+    assert not found, "move what two labs share into labs/core/:\n" + "\n".join(found)
 
 
 def test_no_lab_page_loads_a_file_from_another_labs_folder():
@@ -110,3 +118,71 @@ def test_no_lab_page_loads_a_file_from_another_labs_folder():
     assert len(pages) >= len(LABS), "every lab has a page"
     found = [offence for path in pages for offence in foreign_loads(path)]
     assert not found, "move what two pages share into static/common/:\n" + "\n".join(found)
+
+
+# ------------------------------------------------------------------ the parts and their arrows
+
+PARTS = ("core", "harness", "exercises")
+MAY_IMPORT = {"lesson": {"core"}, "core": {"core"}, "harness": {"core", "harness"},
+              "exercises": {"core", "harness", "exercises"}}
+
+
+def part_of(module: str) -> str | None:
+    """Which part a module under ``labs`` belongs to: a lesson, one of PARTS, or None (the CLI,
+    the package itself, or nothing of ``labs``)."""
+    parts = module.split(".")
+    if parts[0] != "labs" or len(parts) < 2:
+        return None
+    if parts[1] in PARTS:
+        return parts[1]
+    return "lesson" if parts[1] in LABS else None
+
+
+def wrong_arrows(path: Path, source: str | None = None) -> list[str]:
+    """Every import in ``path`` (a file under ``labs/``) that its part may not make."""
+    relative = path.relative_to(REPO_ROOT).with_suffix("")
+    module = ".".join(relative.parts[:-1] if relative.name == "__init__" else relative.parts)
+    mine = part_of(module)
+    if mine is None:
+        return []
+    source = path.read_text(encoding="utf-8") if source is None else source
+    found: dict[int, str] = {}
+    # Shortest name first: `from labs.x import y` is reported as labs.x, not also as labs.x.y.
+    for line, name in sorted(imported_modules(ast.parse(source, filename=str(path))), key=lambda i: len(i[1])):
+        theirs = part_of(name)
+        if theirs is not None and theirs not in MAY_IMPORT[mine] and name != module and line not in found:
+            found[line] = f"{relative}.py:{line}: the {mine} imports {name} ({theirs})"
+    return [found[line] for line in sorted(found)]
+
+
+def test_the_arrow_check_sees_each_kind_of_wrong_arrow():
+    core, harness, exercise, lesson = (LABS_DIR / "core" / "sse.py", LABS_DIR / "harness" / "launcher.py",
+                                       LABS_DIR / "exercises" / "nb04.py", LABS_DIR / "polling.py")
+    assert wrong_arrows(core, "from labs.harness.launcher import start_lab\nimport labs.core.errors\n") == [
+        "labs/core/sse.py:1: the core imports labs.harness.launcher (harness)"]
+    assert wrong_arrows(core, "from labs import exercises\n") == [
+        "labs/core/sse.py:1: the core imports labs.exercises (exercises)"]
+    assert wrong_arrows(harness, "from labs.exercises.judge import judge\nfrom labs.core import sse\n") == [
+        "labs/harness/launcher.py:1: the harness imports labs.exercises.judge (exercises)"]
+    assert wrong_arrows(harness, "def f():\n    from labs import manual_sse\n") == [
+        "labs/harness/launcher.py:2: the harness imports labs.manual_sse (lesson)"]
+    assert wrong_arrows(exercise, "import importlib\nimportlib.import_module('labs.polling')\n"
+                                  "from labs.harness import nginx\n") == [
+        "labs/exercises/nb04.py:2: the exercises imports labs.polling (lesson)"]
+    assert wrong_arrows(lesson, "from labs.harness.client import EventStream\nfrom labs.core.webapp import x\n"
+                                "from labs.exercises import check\n") == [
+        "labs/polling.py:1: the lesson imports labs.harness.client (harness)",
+        "labs/polling.py:3: the lesson imports labs.exercises (exercises)"]
+
+
+def test_every_import_goes_the_way_the_layout_allows():
+    files = sorted(LABS_DIR.rglob("*.py"))
+    assert {part_of(".".join(path.relative_to(REPO_ROOT).with_suffix("").parts)) for path in files} >= \
+        {"lesson", *PARTS}, "every part has files"
+    found = [offence for path in files for offence in wrong_arrows(path)]
+    assert not found, "an import the layout does not allow (see this file's docstring):\n" + "\n".join(found)
+
+
+def test_labs_has_exactly_the_lessons_the_parts_and_the_entry_points():
+    folders = {path.name for path in LABS_DIR.iterdir() if path.is_dir() and path.name != "__pycache__"}
+    assert folders == set(PARTS), f"labs/ holds the lessons and {PARTS}; found folders {sorted(folders)}"

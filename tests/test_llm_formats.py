@@ -18,7 +18,7 @@ import openai
 import pytest
 import requests
 
-from labs.runtime.processes import wait_until
+from labs.harness.processes import wait_until
 from labs.token_stream import FAIL_AT
 
 LAB_NAME = "token_stream"

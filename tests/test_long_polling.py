@@ -7,8 +7,8 @@ import threading
 import pytest
 import requests
 
-from labs.runtime.message_log import MemoryLog
-from labs.runtime.processes import wait_until
+from labs.core.message_log import MemoryLog
+from labs.harness.processes import wait_until
 
 
 class HeldRequest(threading.Thread):

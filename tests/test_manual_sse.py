@@ -18,11 +18,11 @@ import pytest
 import requests
 
 from labs import EventStream
-from labs.runtime.broker import Broker
-from labs.runtime.event_log import MemoryEventLog
-from labs.runtime.notify import MAX_MESSAGE_BYTES
-from labs.runtime.processes import wait_until
-from labs.runtime.sse_response import Subscriber
+from labs.core.broker import Broker
+from labs.core.event_log import MemoryEventLog
+from labs.core.notify import MAX_MESSAGE_BYTES
+from labs.core.sse_response import Subscriber
+from labs.harness.processes import wait_until
 
 # Short keep-alives and retries so that disconnects are noticed, and browsers come
 # back, within a second or so.

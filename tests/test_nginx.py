@@ -35,9 +35,9 @@ from test_launcher import (  # the launcher's own helpers: the same checks for n
     shell_reply,
 )
 
-from labs.runtime import nginx
-from labs.runtime.launcher import LabServer
-from labs.runtime.nginx import (
+from labs.harness import nginx
+from labs.harness.launcher import LabServer
+from labs.harness.nginx import (
     NginxProxy,
     NginxStartError,
     NginxUnavailable,
@@ -47,8 +47,8 @@ from labs.runtime.nginx import (
     render_config,
     start_proxy,
 )
-from labs.runtime.processes import wait_until
-from labs.runtime.stream_timing import TimedStream
+from labs.harness.processes import wait_until
+from labs.harness.stream_timing import TimedStream
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED = bundled_nginx()
@@ -298,7 +298,7 @@ def test_no_orphan_when_a_cell_fails_and_an_interrupt_spares_earlier_cells(kerne
     go = tmp_path / "go"
     msg_id, pid = execute_until_printed(client, textwrap.dedent(f"""
         import os
-        from labs.runtime.processes import wait_until
+        from labs.harness.processes import wait_until
         with start_proxy(lab, gzip=True) as failing:
             print(failing.pid, flush=True)
             wait_until(lambda: os.path.exists({str(go)!r}), 30)

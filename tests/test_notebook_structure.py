@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from labs.runtime.exercises.notebooks import exercise_cells
+from labs.exercises.notebooks import exercise_cells
 from tools.solutions import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

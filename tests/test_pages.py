@@ -12,7 +12,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from labs.runtime.registry import LABS
+from labs.harness.registry import LABS
 
 pytestmark = pytest.mark.browser
 

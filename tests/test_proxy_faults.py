@@ -27,10 +27,10 @@ import uuid
 import pytest
 import requests
 
-from labs.runtime.launcher import LabServer
-from labs.runtime.nginx import start_proxy
-from labs.runtime.processes import wait_until
-from labs.runtime.stream_timing import TimedStream
+from labs.harness.launcher import LabServer
+from labs.harness.nginx import start_proxy
+from labs.harness.processes import wait_until
+from labs.harness.stream_timing import TimedStream
 
 LIVE_SECONDS = 0.2
 HOLD_SECONDS = 1.5

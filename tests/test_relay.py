@@ -1,4 +1,4 @@
-"""The chaos relay (labs.runtime.relay): each fault does what it says, and nothing outlives it.
+"""The chaos relay (labs.harness.relay): each fault does what it says, and nothing outlives it.
 
 - close and reset end the lab's stream (the reader sees its connection end too);
 - a stall stops the reader's bytes but not the lab's writes (its kernel still ACKs), and the
@@ -24,8 +24,8 @@ import pytest
 import requests
 
 from benchmarks.dead_readers import RawReader, held, open_reader
-from labs.runtime.processes import wait_until
-from labs.runtime.relay import TABLE_PREFIX, BlackholeUnavailable, RelayServer, blackhole_support
+from labs.harness.processes import wait_until
+from labs.harness.relay import TABLE_PREFIX, BlackholeUnavailable, RelayServer, blackhole_support
 
 LAB_NAME = "manual_sse"
 
@@ -156,7 +156,7 @@ def test_a_relay_whose_parent_dies_goes_with_it_and_removes_its_rules(lab):
     script = textwrap.dedent(f"""
         import sys
         import socket
-        from labs.runtime.relay import start_relay
+        from labs.harness.relay import start_relay
         relay = start_relay({lab.url!r})
         reader = socket.create_connection(("127.0.0.1", relay.port))
         reader.sendall(b"GET /stream HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")

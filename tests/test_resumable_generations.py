@@ -1,4 +1,4 @@
-"""Resumable generations in the token_stream lab (``/generations``, labs.runtime.generations).
+"""Resumable generations in the token_stream lab (``/generations``, labs.core.generations).
 
 Disconnect is not stop: a generation runs apart from its readers and keeps its events in
 Redis.  These tests, against a real lab, a real Redis, a real cluster behind nginx and a real
@@ -26,10 +26,10 @@ import time
 import pytest
 import requests
 
-from labs.runtime.cluster import start_cluster
-from labs.runtime.generation_client import GenerationReader
-from labs.runtime.processes import wait_until
-from labs.runtime.sse import decode
+from labs.core.sse import decode
+from labs.harness.cluster import start_cluster
+from labs.harness.generation_client import GenerationReader
+from labs.harness.processes import wait_until
 from labs.token_stream import FAIL_AT, FakeModel
 
 LAB_NAME = "token_stream"

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from labs.runtime.exercises import channel, remote, sandbox
+from labs.exercises import channel, remote, sandbox
 
 IN_CI = os.environ.get("CI") == "true"
 
@@ -189,7 +189,7 @@ def test_the_bwrap_bundled_with_the_venv_makes_the_same_sandbox(monkeypatch):
 
 @pytest.mark.parametrize("preloaded", [False, True], ids=["started-from-scratch", "forked"])
 def test_an_answer_reaches_its_own_checks_loopback_not_the_machines(bwrap, preloaded):
-    from labs.runtime.exercises.judge import judge
+    from labs.exercises.judge import judge
 
     if not sandbox.private_network_possible():
         pytest.fail("this machine cannot give a check a network of its own") if IN_CI else pytest.skip("no netns")

@@ -28,8 +28,8 @@ import pytest
 import requests
 
 from labs import EventStream, start_proxy
-from labs.runtime.launcher import LabServer
-from labs.runtime.processes import wait_until
+from labs.harness.launcher import LabServer
+from labs.harness.processes import wait_until
 from labs.secure_stream import SESSION_COOKIE, create_app, serve_elsewhere
 
 LAB_NAME = "secure_stream"

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from labs.runtime.webapp import REPO_ROOT
+from labs.core.webapp import REPO_ROOT
 
 BROWSER_TESTS = ["tests/test_browser_smoke.py::test_chromium_loads_a_lab_page",
                  "tests/test_json_roundtrip.py::test_page_round_trip_works"]

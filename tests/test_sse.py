@@ -1,4 +1,4 @@
-"""labs.runtime.sse: the encoder, the browser-exact decoder, and ``python -m labs decode``.
+"""labs.core.sse: the encoder, the browser-exact decoder, and ``python -m labs decode``.
 
 The decoder's rules are the WHATWG HTML Standard's "Interpreting an event stream";
 tests/test_sse_browser.py checks the same decoder against real Chromium.
@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labs.runtime.sse import Event, EventStreamDecoder, decode, encode_event, encode_json_event, iter_events, keep_alive
+from labs.core.sse import Event, EventStreamDecoder, decode, encode_event, encode_json_event, iter_events, keep_alive
 
 
 def events(stream: bytes | str) -> list[tuple[str, str, str]]:

@@ -15,11 +15,11 @@ import pytest
 import redis
 import requests
 
-from labs.runtime.client import EventStream
-from labs.runtime.launcher import LabServer
-from labs.runtime.notify import MAX_MESSAGE_BYTES
-from labs.runtime.processes import wait_until
-from labs.runtime.redis_server import RedisServer
+from labs.core.notify import MAX_MESSAGE_BYTES
+from labs.harness.client import EventStream
+from labs.harness.launcher import LabServer
+from labs.harness.processes import wait_until
+from labs.harness.redis_server import RedisServer
 from labs.sse_blueprint import subscribers, wait_for_subscribers
 
 _channel_numbers = itertools.count(1)

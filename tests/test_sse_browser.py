@@ -1,8 +1,8 @@
 """The kit's decoder against real Chromium: the same bytes, served by the event_stream
-lab, go to a real EventSource and to labs.runtime.sse.decode; what they dispatch must match.
+lab, go to a real EventSource and to labs.core.sse.decode; what they dispatch must match.
 Also: the event_stream page works in the browser.
 
-The suite drives Chromium's headless shell where there is one (labs.runtime.browser says why);
+The suite drives Chromium's headless shell where there is one (labs.harness.browser says why);
 the full Chromium a student installs must dispatch the same, and is checked here too."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import re
 import pytest
 
 from conftest import REQUIRE_BROWSER
-from labs.runtime.browser import CHROMIUM_FLAGS, system_browser
-from labs.runtime.sse import decode
+from labs.core.sse import decode
+from labs.harness.browser import CHROMIUM_FLAGS, system_browser
 
 pytestmark = pytest.mark.browser
 
@@ -102,7 +102,7 @@ def test_decoder_dispatches_what_chromium_dispatches(lab, page):
         got = browser_events(page, "raw?b64=" + b64(stream), stream)
         if got != expected:
             differences.append((stream, got, expected))
-    assert differences == [], "stream, Chromium, labs.runtime.sse.decode"
+    assert differences == [], "stream, Chromium, labs.core.sse.decode"
 
 
 def test_chunk_boundaries_change_nothing_in_either(lab, page):
@@ -216,4 +216,4 @@ def test_random_streams_decode_as_in_chromium(lab, page):
         expected = [(e.type, e.data, e.id) for e in decode(stream)]
         if got != expected:
             differences.append((stream, split, got, expected))
-    assert differences == [], "stream, split, Chromium, labs.runtime.sse.decode"
+    assert differences == [], "stream, split, Chromium, labs.core.sse.decode"

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from labs.runtime.webapp import REPO_ROOT, STATIC_DIR
+from labs.core.webapp import REPO_ROOT, STATIC_DIR
 
 VENDOR_DIR = STATIC_DIR / "vendor"
 LABS_DIR = REPO_ROOT / "labs"
@@ -208,4 +208,4 @@ def test_labs_never_import_fakeredis():
     files = sorted(LABS_DIR.rglob("*.py"))
     assert files
     found = [offence for path in files for offence in fakeredis_imports(path)]
-    assert not found, "the labs use a real Redis (labs.runtime.redis_server):\n" + "\n".join(found)
+    assert not found, "the labs use a real Redis (labs.harness.redis_server):\n" + "\n".join(found)

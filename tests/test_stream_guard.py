@@ -17,10 +17,10 @@ import time
 import pytest
 
 from benchmarks.dead_readers import RawReader, _request, held, open_reader
-from labs.runtime.processes import wait_until
-from labs.runtime.relay import RelayServer
-from labs.runtime.sse import EventStreamDecoder
-from labs.runtime.stream_guard import default_max_streams, limits_of
+from labs.core.sse import EventStreamDecoder
+from labs.core.stream_guard import default_max_streams, limits_of
+from labs.harness.processes import wait_until
+from labs.harness.relay import RelayServer
 
 CAP = 4
 
@@ -60,7 +60,7 @@ def test_a_lab_full_of_readers_still_publishes_and_tells_the_next_reader_to_come
 
 @pytest.mark.parametrize("name", ["webhooks", "sse_blueprint", "secure_stream"])
 def test_every_streaming_lab_has_the_cap(name, redis_server):
-    from labs.runtime.registry import get_lab
+    from labs.harness.registry import get_lab
 
     config = {"MAX_STREAMS": 1, "REDIS_URL": redis_server.url, "KEEPALIVE_SECONDS": 0.2}  # flask-sse: first byte soon
     client = get_lab(name).module().create_app(config).test_client()

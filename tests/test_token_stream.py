@@ -23,10 +23,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labs.runtime.processes import wait_until
-from labs.runtime.sse import EventStreamDecoder, decode
-from labs.runtime.token_client import DONE, GenerateRefused, TokenStream, TokenStreamError, generate, read_completion
-from labs.runtime.webapp import STATIC_DIR
+from labs.core.sse import EventStreamDecoder, decode
+from labs.core.webapp import STATIC_DIR
+from labs.harness.processes import wait_until
+from labs.harness.token_client import DONE, GenerateRefused, TokenStream, TokenStreamError, generate, read_completion
 from labs.token_stream import FAIL_AT, VOCABULARY, FakeModel
 
 LAB_NAME = "token_stream"
@@ -322,7 +322,7 @@ def test_a_reader_that_hangs_up_stops_the_generator_dev_server(lab, how):
 
 @pytest.fixture(scope="module")
 def gunicorn_lab():
-    from labs.runtime.launcher import LabServer
+    from labs.harness.launcher import LabServer
 
     with LabServer(LAB_NAME, config={"TOKEN_INTERVAL": INTERVAL}, workers=1) as server:
         yield server

@@ -18,9 +18,9 @@ import time
 
 import pytest
 
-from labs.runtime import signatures
-from labs.runtime.client import EventStream
-from labs.runtime.webhook_sender import (
+from labs.core import signatures
+from labs.harness.client import EventStream
+from labs.harness.webhook_sender import (
     WRONG_SECRET,
     Delivery,
     github_delivery,
@@ -119,9 +119,9 @@ def test_github_signature_covers_every_byte():
 
 
 def test_a_reader_that_cannot_keep_up_is_cut_not_buffered():
-    # The lab's fan-out is labs.runtime.broker's: each reader's queue (sse_response's) is bounded.
-    from labs.runtime.broker import MemoryBroker
-    from labs.runtime.sse_response import Subscriber
+    # The lab's fan-out is labs.core.broker's: each reader's queue (sse_response's) is bounded.
+    from labs.core.broker import MemoryBroker
+    from labs.core.sse_response import Subscriber
 
     hub = MemoryBroker(history=10, queue_size=3)
     slow, fast = Subscriber(hub.queue_size), Subscriber(hub.queue_size)
@@ -397,7 +397,7 @@ def test_rejected_deliveries_get_json_errors_and_push_nothing(lab, stream, case)
     assert_rejected(lab, stream, build(lab), status, error, *detail)
 
 
-# Pushed text goes through labs.runtime.notify.read_message, which owns this check, so the exact error
+# Pushed text goes through labs.core.notify.read_message, which owns this check, so the exact error
 # is its business; what matters here is a 400 (not a 500) and nothing pushed.
 LONE_SURROGATES = {
     "github push ref": lambda lab: _resigned_github(

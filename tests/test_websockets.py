@@ -11,7 +11,7 @@ import pytest
 import requests
 import socketio
 
-from labs.runtime.launcher import LabServer
+from labs.harness.launcher import LabServer
 from labs.websockets import MAX_CHAT_BYTES
 
 WAIT = 10.0  # seconds: an upper bound for something to arrive, never an assertion on speed
@@ -328,7 +328,7 @@ def test_werkzeug_log_hides_only_late_websocket_frames():
 
 
 def test_a_frame_over_the_size_limit_closes_only_that_connection(shared_lab, clients):
-    from labs.runtime.webapp import MAX_CONTENT_LENGTH
+    from labs.core.webapp import MAX_CONTENT_LENGTH
 
     lab = shared_lab
     room = "room-huge-frame"

@@ -10,9 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from labs.runtime.browser import CHROMIUM_FLAGS, find_chromium
-from labs.runtime.launcher import LabServer
-from labs.runtime.registry import LABS
+from labs.harness.browser import CHROMIUM_FLAGS, find_chromium
+from labs.harness.launcher import LabServer
+from labs.harness.registry import LABS
 
 # The repository is on the venv's path (tools/link_project.py), so this runs from anywhere.
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ Conventions (CONTRIBUTING.md has the whole story):
 
 ``python tools/solutions.py OUT_DIR notebooks/*.ipynb`` writes solved copies (handy
 for instructors); the tests use the same functions. Reading exercise and check cells lives in
-``labs.runtime.exercises.notebooks`` (the grader uses it too, and never imports ``tools/``).
+``labs.exercises.notebooks`` (the grader uses it too, and never imports ``tools/``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from labs.runtime.exercises.notebooks import exercise_cells
+from labs.exercises.notebooks import exercise_cells
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS_DIR = ROOT / "solutions"

@@ -4,7 +4,7 @@ screen, written the way its framework's documentation shows."""
 
 from __future__ import annotations
 
-from labs.runtime.launcher import LabServer
+from labs.harness.launcher import LabServer
 
 
 class PeerServer(LabServer):

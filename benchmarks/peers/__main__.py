@@ -1,7 +1,7 @@
 """``python -m benchmarks.peers NAME [--port P]``: serve a peer (``fastapi``, ``starlette``, ``floor``).
 
 It binds its socket, prints ``LAB READY <url>`` as a lab does, and (``--exit-with-parent``)
-exits when its parent does: the lifeline of :mod:`labs.runtime.watchdog`.
+exits when its parent does: the lifeline of :mod:`labs.harness.watchdog`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 import importlib
 import sys
 
-from labs.runtime.serve import READY_PREFIX, bind_socket, url_of
-from labs.runtime.watchdog import exit_when_stdin_closes
+from labs.harness.serve import READY_PREFIX, bind_socket, url_of
+from labs.harness.watchdog import exit_when_stdin_closes
 
 APPS = {"fastapi": "benchmarks.peers.fastapi_app", "starlette": "benchmarks.peers.starlette_app"}
 PEERS = [*APPS, "floor"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 STREAM_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                b"Connection: close\r\n\r\n")

@@ -1,5 +1,5 @@
 """What the peer apps share with the kit: the broker (ids, history, replay, fan-out) and the
-asyncio reader queue of :mod:`labs.runtime.sse_async`.  Each peer turns these items into
+asyncio reader queue of :mod:`labs.core.sse_async`.  Each peer turns these items into
 events its own documented way; only that last step differs between them."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import queue
 from collections.abc import AsyncIterator
 from typing import Any
 
-from labs.runtime.broker import Broker, MemoryBroker
-from labs.runtime.sse_async import AsyncSubscriber
+from labs.core.broker import Broker, MemoryBroker
+from labs.core.sse_async import AsyncSubscriber
 
 RETRY_MS = 3000
 

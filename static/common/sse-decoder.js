@@ -1,4 +1,4 @@
-// The kit's text/event-stream decoder, ported line for line from labs/runtime/sse.py
+// The kit's text/event-stream decoder, ported line for line from labs/core/sse.py
 // (EventStreamDecoder), for pages that read a stream themselves with fetch().
 //
 // It follows the WHATWG HTML Standard, "Interpreting an event stream", as the Python
@@ -68,7 +68,7 @@ const SSE = (() => {
       const events = [];
       let start = 0;
       if (this._breakAfterBomIsText && text.length > 0) {
-        // Chromium's quirk (see labs/runtime/sse.py): a CR or LF right after a leading BOM
+        // Chromium's quirk (see labs/core/sse.py): a CR or LF right after a leading BOM
         // joins the first line instead of ending it.
         this._breakAfterBomIsText = false;
         if (text[0] === "\r" || text[0] === "\n") {

@@ -122,7 +122,7 @@ def encode_backlog(messages, first_id, retry_ms):
     return out + "\n"
 
 # %% Exercise 1.1 wrong: the kit's encoder does the work
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def encode_backlog(messages, first_id, retry_ms):
@@ -171,14 +171,14 @@ prediction = (
 )
 
 # %% Exercise 1.2 wrong: computed by the decoder, not predicted
-from labs.runtime.sse import decode
+from labs.core.sse import decode
 
 prediction = [(e.type, e.data, e.id) for e in decode(
     b"event: notify\ndata:first\ndata:  second\n\nid: 7\n\nevent: update\n\ndata: third\r\nData: shouted\r\n\r\n"
     b": ping\nretry: 1000\n\nid\ndata\n\nevent: lost\ndata: never finished")]
 
 # %% Exercise 1.2 wrong: the right literal, but the decoder was run in the same cell to get it
-from labs.runtime.sse import decode
+from labs.core.sse import decode
 
 print(decode(b"event: notify\ndata:first\ndata:  second\n\nid: 7\n\nevent: update\n\n"
              b"data: third\r\nData: shouted\r\n\r\n: ping\nretry: 1000\n\n"
@@ -207,7 +207,7 @@ prediction = "notify first, message third, message empty"
 # %% Exercise 1.3 correct: reads the stream as it arrives, with the incremental decoder, no 204 special case
 import requests
 
-from labs.runtime.sse import iter_events
+from labs.core.sse import iter_events
 
 
 def resume(url, last_event_id):
@@ -217,7 +217,7 @@ def resume(url, last_event_id):
 # %% Exercise 1.3 correct: urllib from the standard library, and the decoder object
 import urllib.request
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def resume(url, last_event_id):
@@ -234,7 +234,7 @@ def resume(url, last_event_id):
 # %% Exercise 1.3 wrong: never sends Last-Event-ID, so the server starts from the beginning
 import requests
 
-from labs.runtime.sse import decode
+from labs.core.sse import decode
 
 
 def resume(url, last_event_id):
@@ -253,7 +253,7 @@ def resume(url, last_event_id):
 # %% Exercise 1.3 wrong: returns None for a 204
 import requests
 
-from labs.runtime.sse import decode
+from labs.core.sse import decode
 
 
 def resume(url, last_event_id):
@@ -265,7 +265,7 @@ def resume(url, last_event_id):
 # %% Exercise 1.3 wrong: returns the events' data, not their ids
 import requests
 
-from labs.runtime.sse import decode
+from labs.core.sse import decode
 
 
 def resume(url, last_event_id):

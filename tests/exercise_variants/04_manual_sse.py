@@ -21,7 +21,7 @@ def replay_text(history, forgotten, last_event_id):
 # %% Exercise 4.1 correct: a list of events first, encoded at the end; the gap carries an id too
 import json
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -41,7 +41,7 @@ def replay_text(history, forgotten, last_event_id):
 
 
 # %% Exercise 4.1 wrong: keeps the dict's order instead of sorting by id
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -60,7 +60,7 @@ def replay_text(history, forgotten, last_event_id):
     return out
 
 # %% Exercise 4.1 wrong: thinks ids are consecutive (a gap whenever the id is below the oldest kept - 1)
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -93,7 +93,7 @@ def replay_text(history, forgotten, last_event_id):
     return out
 
 # %% Exercise 4.1 wrong: >= sends again the message the reader already has
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -107,7 +107,7 @@ def replay_text(history, forgotten, last_event_id):
     return out
 
 # %% Exercise 4.1 wrong: int() on any header, so a header that is not a number crashes the server
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -121,7 +121,7 @@ def replay_text(history, forgotten, last_event_id):
     return out
 
 # %% Exercise 4.1 wrong: no ids on the replayed events (the browser's lastEventId would not move)
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -141,7 +141,7 @@ def replay_text(history, forgotten, last_event_id):
     return 'event: notify\nid: 6\ndata: {"message": "f"}\n\n'
 
 # %% Exercise 4.1 wrong: never sends a gap event, even to a reader whose id is below `forgotten`
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -155,7 +155,7 @@ def replay_text(history, forgotten, last_event_id):
                    for i in sorted(history) if i > last)
 
 # %% Exercise 4.1 wrong: a header that is not a number is taken for a new reader (nothing), not the worst case
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -167,7 +167,7 @@ def replay_text(history, forgotten, last_event_id):
     return "".join(parts)
 
 # %% Exercise 4.1 wrong: the gap event carries the id as a number, not the header as it came
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -185,7 +185,7 @@ def replay_text(history, forgotten, last_event_id):
     return "".join(parts)
 
 # %% Exercise 4.1 wrong: a new reader (no header) gets the whole history, not nothing
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def replay_text(history, forgotten, last_event_id):
@@ -225,7 +225,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.2 correct: registers inside the try, keep-alives while the queue is empty
 import queue
 
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event, keep_alive
 
 
 def notify_stream(subscribers, lock):
@@ -248,7 +248,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.2 wrong: cleans up after the loop, which never ends (no finally)
 import queue
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 
 def notify_stream(subscribers, lock):
@@ -264,7 +264,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.2 wrong: cleans up on GeneratorExit only, so a failed write leaks the queue
 import queue
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 
 def notify_stream(subscribers, lock):
@@ -283,7 +283,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.2 wrong: one queue shared by every stream
 import queue
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 shared = queue.Queue()
 
@@ -302,7 +302,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.2 wrong: changes the set without the lock
 import queue
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 
 def notify_stream(subscribers, lock):
@@ -318,7 +318,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.2 wrong: waits for the first message before yielding anything
 import queue
 
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def notify_stream(subscribers, lock):
@@ -335,7 +335,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.2 wrong: swallows a failed write and carries on
 import queue
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 
 def notify_stream(subscribers, lock):
@@ -372,7 +372,7 @@ def notify_stream(subscribers, lock):
 # %% Exercise 4.2 wrong: ends after the first message instead of going on while the reader stays
 import queue
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 
 def notify_stream(subscribers, lock):
@@ -401,7 +401,7 @@ def next_chunk(q, keepalive_seconds):
 import queue
 import time
 
-from labs.runtime.sse import encode_json_event, keep_alive
+from labs.core.sse import encode_json_event, keep_alive
 
 
 def next_chunk(q, keepalive_seconds):
@@ -416,7 +416,7 @@ def next_chunk(q, keepalive_seconds):
 # %% Exercise 4.3 wrong: does not wait at all
 import queue
 
-from labs.runtime.sse import encode_json_event, keep_alive
+from labs.core.sse import encode_json_event, keep_alive
 
 
 def next_chunk(q, keepalive_seconds):
@@ -429,7 +429,7 @@ def next_chunk(q, keepalive_seconds):
 import queue
 import time
 
-from labs.runtime.sse import encode_json_event, keep_alive
+from labs.core.sse import encode_json_event, keep_alive
 
 
 def next_chunk(q, keepalive_seconds):
@@ -440,7 +440,7 @@ def next_chunk(q, keepalive_seconds):
         return keep_alive()
 
 # %% Exercise 4.3 wrong: waits for ever on an empty queue
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def next_chunk(q, keepalive_seconds):
@@ -449,7 +449,7 @@ def next_chunk(q, keepalive_seconds):
 # %% Exercise 4.3 wrong: the keep-alive is an event, which the page would receive
 import queue
 
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 
 def next_chunk(q, keepalive_seconds):
@@ -461,7 +461,7 @@ def next_chunk(q, keepalive_seconds):
 # %% Exercise 4.3 wrong: empties the whole queue into one chunk
 import queue
 
-from labs.runtime.sse import encode_json_event, keep_alive
+from labs.core.sse import encode_json_event, keep_alive
 
 
 def next_chunk(q, keepalive_seconds):
@@ -545,7 +545,7 @@ import queue
 from flask import Flask, Response, jsonify, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_json_event
+from labs.core.sse import encode_json_event
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")
@@ -611,7 +611,7 @@ import threading
 from flask import Flask, Response, jsonify, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")
@@ -658,7 +658,7 @@ import threading
 from flask import Flask, Response, jsonify, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = "redis://localhost:6379"
@@ -705,7 +705,7 @@ import threading
 from flask import Flask, Response, jsonify, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")
@@ -750,7 +750,7 @@ import threading
 from flask import Flask, Response, jsonify, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")
@@ -797,7 +797,7 @@ import threading
 from flask import Flask, Response, jsonify, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event
+from labs.core.sse import encode_event, encode_json_event
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")
@@ -903,7 +903,7 @@ import threading
 from flask import Flask, Response, jsonify, render_template, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event, keep_alive
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
@@ -971,7 +971,7 @@ import threading
 from flask import Flask, Response, jsonify, render_template, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event, keep_alive
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
@@ -1035,7 +1035,7 @@ import threading
 from flask import Flask, Response, jsonify, render_template, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event, keep_alive
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
@@ -1105,7 +1105,7 @@ import threading
 from flask import Flask, Response, jsonify, render_template, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event, keep_alive
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
@@ -1175,7 +1175,7 @@ import threading
 from flask import Flask, Response, jsonify, render_template, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event, keep_alive
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis
@@ -1245,7 +1245,7 @@ import threading
 from flask import Flask, Response, jsonify, render_template, request
 from flask_sse import sse
 
-from labs.runtime.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event, keep_alive
 
 app = Flask(__name__)
 app.config["REDIS_URL"] = os.getenv("REDIS_URL", "redis://localhost:6379")  # flask-sse needs Redis

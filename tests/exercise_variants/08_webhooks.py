@@ -183,8 +183,8 @@ def standard_webhooks_signature(secret: str, msg_id: str, timestamp: int, body: 
 def standard_webhooks_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
-# %% Exercise 8.3 wrong: with base64, hmac and hashlib: calls the kit's labs.runtime.signatures instead
-from labs.runtime.signatures import standard_signature
+# %% Exercise 8.3 wrong: with base64, hmac and hashlib: calls the kit's labs.core.signatures instead
+from labs.core.signatures import standard_signature
 
 
 def standard_webhooks_signature(secret, msg_id, timestamp, body):

@@ -65,7 +65,7 @@ import json
 
 import requests
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_messages(url, count, silence_s):
@@ -91,7 +91,7 @@ import time
 
 import requests
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_messages(url, count, silence_s):
@@ -120,7 +120,7 @@ import json
 
 import requests
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_messages(url, count, silence_s):
@@ -143,7 +143,7 @@ import json
 
 import requests
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_messages(url, count, silence_s):
@@ -168,7 +168,7 @@ import json
 
 import requests
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_messages(url, count, silence_s):
@@ -191,7 +191,7 @@ def read_messages(url, count, silence_s):
 # %% Exercise 14.1 wrong: every event's raw data (the opening connected event's {} included)
 import requests
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_messages(url, count, silence_s):

@@ -357,7 +357,7 @@ def token_events(tokens, stop):
 # %% Exercise 15.3 correct: dispatches on the JSON's own "type" with match, a decoder per call
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -448,7 +448,7 @@ def read_message(chunks):
 # %% Exercise 15.3 wrong: ping not expected: every event that is not a start or a stop is read as a delta
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -476,7 +476,7 @@ def read_message(chunks):
 # %% Exercise 15.3 wrong: unknown events: a handler table with no default (a new event type is a KeyError)
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -513,7 +513,7 @@ def read_message(chunks):
 # %% Exercise 15.3 wrong: every delta taken for text (a thinking_delta has no text)
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -538,7 +538,7 @@ def read_message(chunks):
 # %% Exercise 15.3 wrong: every delta's text taken, thinking included (delta.get("text") or delta.get("thinking"))
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -564,7 +564,7 @@ def read_message(chunks):
 # %% Exercise 15.3 wrong: the usage lost: output_tokens taken from message_start (an early count)
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -590,7 +590,7 @@ def read_message(chunks):
 # %% Exercise 15.3 wrong: a mid-stream error ignored (the partial answer passes for a whole one)
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -614,7 +614,7 @@ def read_message(chunks):
 # %% Exercise 15.3 wrong: a dropped connection taken for a whole answer (no message_stop, no error: returns None)
 import json
 
-from labs.runtime.sse import EventStreamDecoder
+from labs.core.sse import EventStreamDecoder
 
 
 def read_message(chunks):
@@ -673,7 +673,7 @@ import json
 
 import redis
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def replay_then_follow(redis_url, key, last_event_id):
@@ -697,7 +697,7 @@ import json
 
 import redis
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def replay_then_follow(redis_url, key, last_event_id):
@@ -716,7 +716,7 @@ import json
 
 import redis
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def replay_then_follow(redis_url, key, last_event_id):
@@ -739,7 +739,7 @@ import json
 
 import redis
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def replay_then_follow(redis_url, key, last_event_id):
@@ -762,7 +762,7 @@ import json
 
 import redis
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def replay_then_follow(redis_url, key, last_event_id):
@@ -780,7 +780,7 @@ import json
 
 import redis
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def replay_then_follow(redis_url, key, last_event_id):

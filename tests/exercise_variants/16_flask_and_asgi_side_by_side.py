@@ -24,7 +24,7 @@ async def notifications(hub):
 
 
 # %% Exercise 16.1 wrong: None is sent as a message instead of ending the stream
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 async def notifications(hub):
@@ -40,7 +40,7 @@ async def notifications(hub):
 # %% Exercise 16.1 wrong: polls the queue with time.sleep (the event loop, every stream, stands still)
 import time
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 async def notifications(hub):
@@ -58,7 +58,7 @@ async def notifications(hub):
 
 
 # %% Exercise 16.1 wrong: leaves only after a normal end (a reader that left keeps its queue)
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 async def notifications(hub):
@@ -74,7 +74,7 @@ async def notifications(hub):
 # %% Exercise 16.1 wrong: swallows the cancellation and returns quietly (the task ends as if finished)
 import asyncio
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 async def notifications(hub):
@@ -93,7 +93,7 @@ async def notifications(hub):
 # %% Exercise 16.1 wrong: cleans up on CancelledError only (aclose() at the yield is GeneratorExit: no leave)
 import asyncio
 
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 async def notifications(hub):
@@ -111,7 +111,7 @@ async def notifications(hub):
 
 
 # %% Exercise 16.1 wrong: leaves twice (in finally, and again at the end)
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 async def notifications(hub):
@@ -128,7 +128,7 @@ async def notifications(hub):
 
 
 # %% Exercise 16.1 wrong: a plain generator (def, not async def) cannot await the queue
-from labs.runtime.sse import encode_event
+from labs.core.sse import encode_event
 
 
 def notifications(hub):

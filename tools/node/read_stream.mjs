@@ -1,4 +1,4 @@
-// One reader for the client matrix (labs/runtime/client_matrix.py): npm's `eventsource` 4
+// One reader for the client matrix (labs/harness/client_matrix.py): npm's `eventsource` 4
 // (the EventSource most Node code uses; its parser is `eventsource-parser`), reading the URL
 // given as the only argument and printing one JSON line per event it dispatches, as the
 // matrix's Python readers do.  It reconnects on its own, as a browser does.
