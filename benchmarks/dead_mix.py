@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 import psutil
 import requests
 
-from benchmarks.dead_readers import _request, held, open_reader
-from benchmarks.report import machine_line
+from benchmarks.raw_readers import held, open_reader, stream_request
+from benchmarks.report import machine, machine_line
 from labs.harness.launcher import LabServer
 from labs.harness.processes import wait_until
 from labs.harness.relay import RelayServer
@@ -49,7 +49,7 @@ class TimedReader:
         parts = urlsplit(url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
         self.sock.settimeout(None)
-        self.sock.sendall(_request("GET", url + "/stream", {}))
+        self.sock.sendall(stream_request("GET", url + "/stream", {}))
         self.latencies: list[tuple[float, float]] = []  # (receipt time, latency in ms)
         self._tail = b""
         threading.Thread(target=self._read, daemon=True).start()
@@ -239,3 +239,29 @@ def plot(rows: list[MixRow], info: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+SETTINGS = {  # --mix: the defaults, and short ones
+    "default": {"keepalive": 15.0, "user_timeout": 20.0, "write_deadline": 30.0, "limit": 75.0},
+    "short": {"keepalive": 1.0, "user_timeout": 1.0, "write_deadline": 2.0, "limit": 15.0},
+}
+OUTAGES = ((20.0, 10.0), (20.0, 30.0), (2.0, 1.0), (2.0, 4.0))  # (TCP_USER_TIMEOUT, outage) seconds
+
+
+def run_mix(args) -> int:
+    """``python -m benchmarks.dead_readers --mix``: every run, printed as it ends, then the results."""
+    info = machine()
+    print(f"{args.healthy} healthy + {args.dead} dead readers, manual_sse, on {machine_line(info)}", flush=True)
+    rows = []
+    for label in (["short"] if args.quick else ["short", "default"]):
+        for server in SERVERS:
+            for mode in MODES:
+                row = mix_run(label, SETTINGS[label], server, mode, args.healthy, args.dead, rate=5.0, phase=4.0)
+                rows.append(row)
+                print(row, flush=True)
+    outages = [outage_run(timeout, outage) for timeout, outage in (OUTAGES[2:] if args.quick else OUTAGES)]
+    for outage in outages:
+        print(outage, flush=True)
+    info["load_1min_end"] = machine()["load_1min"]
+    write_results(rows, outages, info, "dead_readers_quick" if args.quick else "dead_readers")
+    return 0

@@ -23,25 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import psutil
-import requests
 
+from benchmarks.dead_mix import run_mix
+from benchmarks.raw_readers import held, open_reader
 from labs.harness.launcher import LabServer
 from labs.harness.processes import wait_until
 from labs.harness.relay import RelayServer
 
 STREAMING_LABS = ("manual_sse", "webhooks", "sse_blueprint", "token_stream", "secure_stream")
-SECURE_USER = {"user": "alice", "password": "wonderland"}
-# A long answer: 500 tokens at the lab's TOKEN_INTERVAL, so a stream is still generating when it is broken.
-GENERATE = {"prompt": "a long answer please", "max_tokens": 500}
-
-
 def lab_config(name: str, *, keepalive: float, user_timeout: float, tcp_keepalive: float | None = None) -> dict:
     """The lab's settings for the measurement: its keep-alive, and the dead-reader timeouts."""
     config = {"TCP_USER_TIMEOUT_SECONDS": user_timeout,
@@ -55,75 +48,6 @@ def lab_config(name: str, *, keepalive: float, user_timeout: float, tcp_keepaliv
 
 def start(name: str, config: dict, workers: int | None) -> LabServer:
     return LabServer(name, config=config, workers=workers, redis=name == "sse_blueprint").start()
-
-
-def held(lab: LabServer) -> int:
-    """What the lab holds for readers now: open streams (``generating`` for token_stream)."""
-    stats = lab.get("/stats").json()
-    return stats["generating"] if lab.name == "token_stream" else stats["clients"]
-
-
-class RawReader:
-    """A reader on a plain socket that reads whatever comes, never reconnects, and remembers it."""
-
-    def __init__(self, url: str, request: bytes) -> None:
-        parts = urlsplit(url)
-        self.sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
-        self.sock.settimeout(None)
-        self.sock.sendall(request)
-        self.received = bytearray()
-        self.ended = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            while data := self.sock.recv(65536):
-                self.received += data
-        except OSError:
-            pass
-        self.ended.set()
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def _request(method: str, url: str, headers: dict[str, str], body: bytes = b"") -> bytes:
-    parts = urlsplit(url)
-    lines = [f"{method} {parts.path}{'?' + parts.query if parts.query else ''} HTTP/1.1",
-             f"Host: {parts.netloc}", "Accept: text/event-stream", f"Content-Length: {len(body)}",
-             *(f"{key}: {value}" for key, value in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def open_reader(lab: LabServer, url: str, generate: dict | None = None) -> RawReader:
-    """Open one stream of ``lab`` at ``url`` (the relay's address); wait until the lab holds it.
-
-    ``generate``: token_stream's request (default :data:`GENERATE`, a long answer)."""
-    before = held(lab)
-    if lab.name == "token_stream":
-        body = json.dumps(generate or GENERATE).encode()
-        request = _request("POST", url + "/generate", {"Content-Type": "application/json"}, body)
-    elif lab.name == "secure_stream":
-        token = requests.post(lab.url + "/login", json=SECURE_USER, timeout=10).json()["access_token"]
-        request = _request("GET", url + "/stream", {"Authorization": f"Bearer {token}"})
-    else:
-        request = _request("GET", url + "/stream", {})
-    reader = RawReader(url, request)
-    if not wait_until(lambda: held(lab) > before and len(reader.received) > 0, 10):
-        raise RuntimeError(f"{lab.name}: the stream did not open; the reader got {bytes(reader.received)[:200]!r}")
-    return reader
-
-
-def open_many(lab: LabServer, url: str, count: int, timeout: float = 15.0) -> list[RawReader]:
-    """Open ``count`` plain readers of ``lab``'s ``/stream`` at ``url`` at once; wait until the lab holds them."""
-    before = held(lab)
-    readers = [RawReader(url, _request("GET", url + "/stream", {})) for _ in range(count)]
-    if not wait_until(lambda: held(lab) >= before + count, timeout):
-        raise RuntimeError(f"{lab.name} holds {held(lab) - before} of {count} new readers after {timeout} s")
-    return readers
 
 
 def time_release(lab: LabServer, relay: RelayServer, mode: str, limit: float) -> float | None:
@@ -235,34 +159,6 @@ def main(argv: list[str] | None = None) -> int:
                 row = measure(name, workers, mode, config, args.limit)
                 shown = f"{row.seconds:.2f} s" if row.seconds is not None else f"> {args.limit:g} s"
                 print(f"{row.lab:<14} {row.server:<16} {row.mode:<10} {shown:>15}  {row.outcome}", flush=True)
-    return 0
-
-
-SETTINGS = {  # --mix: the defaults, and short ones
-    "default": {"keepalive": 15.0, "user_timeout": 20.0, "write_deadline": 30.0, "limit": 75.0},
-    "short": {"keepalive": 1.0, "user_timeout": 1.0, "write_deadline": 2.0, "limit": 15.0},
-}
-OUTAGES = ((20.0, 10.0), (20.0, 30.0), (2.0, 1.0), (2.0, 4.0))  # (TCP_USER_TIMEOUT, outage) seconds
-
-
-def run_mix(args) -> int:
-    from benchmarks.dead_mix import MODES, SERVERS, mix_run, outage_run, write_results
-    from benchmarks.report import machine, machine_line
-
-    info = machine()
-    print(f"{args.healthy} healthy + {args.dead} dead readers, manual_sse, on {machine_line(info)}", flush=True)
-    rows = []
-    for label in (["short"] if args.quick else ["short", "default"]):
-        for server in SERVERS:
-            for mode in MODES:
-                row = mix_run(label, SETTINGS[label], server, mode, args.healthy, args.dead, rate=5.0, phase=4.0)
-                rows.append(row)
-                print(row, flush=True)
-    outages = [outage_run(timeout, outage) for timeout, outage in (OUTAGES[2:] if args.quick else OUTAGES)]
-    for outage in outages:
-        print(outage, flush=True)
-    info["load_1min_end"] = machine()["load_1min"]
-    write_results(rows, outages, info, "dead_readers_quick" if args.quick else "dead_readers")
     return 0
 
 

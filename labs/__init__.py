@@ -12,7 +12,7 @@ from importlib import import_module
 
 _EXPORTS = {
     "EventStream": "labs.harness.client", "post_json": "labs.harness.client",
-    "check": "labs.exercises", "hint": "labs.exercises", "progress": "labs.exercises",
+    "check": "labs.exercises.student", "hint": "labs.exercises.student", "progress": "labs.exercises.student",
     "LabServer": "labs.harness.launcher", "start_lab": "labs.harness.launcher",
     "start_proxy": "labs.harness.nginx", "TimedStream": "labs.harness.stream_timing",
 }

@@ -54,8 +54,9 @@ from flask import Blueprint, Flask, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from labs.core import signatures
-from labs.core.broker import MemoryBroker
+from labs.core.broker import Broker
 from labs.core.errors import ApiError
+from labs.core.event_log import MemoryEventLog
 from labs.core.notify import is_unicode_text, parse_json_object, read_message, read_notification
 from labs.core.sse_response import StreamCounter, stream_response
 from labs.core.stream_guard import capacity
@@ -135,7 +136,7 @@ class Webhooks:
     keepalive_seconds: float
     # The same broker and stream as the manual_sse lab: every event has an id, and a
     # reader that reconnects is replayed what it missed (Last-Event-ID).
-    broker: MemoryBroker
+    broker: Broker
     seen: dict[str, SeenIds]        # per receiver ("github", "standard")
     streams: StreamCounter = dataclasses.field(default_factory=StreamCounter)
     log: collections.deque = dataclasses.field(default_factory=lambda: collections.deque(maxlen=DELIVERY_LOG))
@@ -153,7 +154,8 @@ class Webhooks:
             development_secret=is_default,
             tolerance=float(config.get("WEBHOOK_TOLERANCE_SECONDS", signatures.DEFAULT_TOLERANCE_SECONDS)),
             keepalive_seconds=float(config.get("KEEPALIVE_SECONDS", KEEPALIVE_SECONDS)),
-            broker=MemoryBroker(int(config.get("HISTORY", HISTORY)), int(config.get("QUEUE_SIZE", QUEUE_SIZE))),
+            broker=Broker(MemoryEventLog(int(config.get("HISTORY", HISTORY))),
+                          int(config.get("QUEUE_SIZE", QUEUE_SIZE))),
             seen={"github": SeenIds(seen_ids), "standard": SeenIds(seen_ids)},
         )
 

@@ -16,7 +16,8 @@ import os
 
 import pytest
 
-from benchmarks.dead_readers import held, lab_config, open_reader
+from benchmarks.dead_readers import lab_config
+from benchmarks.raw_readers import held, open_reader
 from labs.core.dead_readers import settings_of
 from labs.harness.processes import wait_until
 from labs.harness.relay import RelayServer, blackhole_support

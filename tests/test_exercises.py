@@ -20,11 +20,11 @@ import nbformat
 import pytest
 
 from labs.exercises import get_exercise, student
-from labs.exercises.notebooks import check_cells, exercise_cells
+from labs.exercises.notebooks import exercise_cells
 from tools import solutions
 
 NOTEBOOKS = sorted((solutions.ROOT / "notebooks").glob("*.ipynb"))
-IMPORT_LINE = re.compile(r"from labs(\.exercises)? import (check|hint|check, hint|hint, check)")
+IMPORT_LINE = re.compile(r"from labs import (check|hint|check, hint|hint, check)")
 
 
 def test_there_are_notebooks():
@@ -38,7 +38,7 @@ def _key(ident: str) -> list[int]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_every_exercise_has_a_check_cell_that_is_one_call(path):
     notebook = nbformat.read(path, as_version=4)
-    exercises, checks = exercise_cells(notebook), check_cells(notebook)
+    exercises, checks = exercise_cells(notebook), solutions.check_cells(notebook)
     assert exercises, f"{path.name} has no exercise"
     assert set(checks) == set(exercises), "every exercise needs exactly one check cell, and vice versa"
     code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
@@ -80,7 +80,7 @@ def test_notebook_is_stored_executed(path):
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     counts = [cell.execution_count for cell in code]
     assert counts == list(range(1, len(code) + 1)), f"re-run it with `make notebooks`; counts are {counts}"
-    for ident, index in check_cells(notebook).items():
+    for ident, index in solutions.check_cells(notebook).items():
         outputs = notebook.cells[index].outputs
         printed = "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
         assert printed.startswith("⬜") and printed.count("\n") == 1, (

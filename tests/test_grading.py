@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labs.exercises.notebooks import check_cells, exercise_cells, submitted_answers
+from labs.exercises.notebooks import exercise_cells, submitted_answers
 from tools import solutions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def _without(notebook, index: int):
 
 def _check_edited():
     notebook = shipped()
-    for index in check_cells(notebook).values():
+    for index in solutions.check_cells(notebook).values():
         notebook.cells[index].source = OK_CHECK
     return notebook
 
@@ -119,7 +119,7 @@ SCENARIOS = {
     "solved_with_noise": (lambda: add_cells(solved(), *NOISE), {"0.1": "solved"}, ""),
     "check_redefined": (lambda: add_cells(shipped(), NOISE[1]), {"0.1": "not started"}, "NotImplementedError"),
     "check_edited": (_check_edited, {"0.1": "not started"}, "NotImplementedError"),
-    "check_deleted": (lambda: _without(shipped(), check_cells(shipped())["0.1"]), {"0.1": "not started"}, ""),
+    "check_deleted": (lambda: _without(shipped(), solutions.check_cells(shipped())["0.1"]), {"0.1": "not started"}, ""),
     "cells_added": (lambda: add_cells(shipped(), *NOISE, OK_CHECK), {"0.1": "not started"}, ""),
     "environment_set": (lambda: add_cells(shipped(), NOISE[2], after=0), {"0.1": "not started"}, ""),
     "exercise_deleted": (lambda: _without(solved(), exercise_cells(solved())["0.1"]), {"0.1": "missing"},
@@ -139,7 +139,7 @@ SCENARIOS = {
     "machinery_builtins": (lambda: with_answer("import builtins\nbuiltins.AssertionError = type('X', (Exception,), {})"
                                              "\n\n\ndef is_healthy(url):\n    return True\n"),
                          {"0.1": "no pass"}, "you returned True"),
-    "registry_replaced": (lambda: with_answer("from labs import exercises as ex\n"
+    "registry_replaced": (lambda: with_answer("from labs.exercises import registry as ex\n"
                                               "ex._REGISTRY.clear()\n\n\ndef is_healthy(url):\n    return True\n"),
                           {"0.1": "no pass"}, ""),
     "colours": (lambda: with_answer(COLOURS), {"0.1": "error"}, "ValueError"),

@@ -31,8 +31,10 @@ def lab_modules() -> list[Path]:
     return sorted(path for path in LABS_DIR.glob("*.py") if path.stem not in NOT_LESSONS)
 
 
-def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
-    """(line, dotted name) of everything ``tree`` imports, as absolute names under ``labs``."""
+def imported_modules(tree: ast.AST, bases: bool = True) -> list[tuple[int, str]]:
+    """(line, dotted name) of everything ``tree`` imports, as absolute names under ``labs``.
+
+    ``from x import y`` gives ``x`` and ``x.y`` (``y`` may be a module); ``bases=False``: only ``x.y``."""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -40,7 +42,7 @@ def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
         elif isinstance(node, ast.ImportFrom):
             # A relative import inside labs/ (level 1) is an import from the labs package.
             base = ("labs" + ("." + node.module if node.module else "")) if node.level == 1 else (node.module or "")
-            found.append((node.lineno, base))
+            found += [(node.lineno, base)] if bases else []
             found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]  # from labs import polling
         elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
                 and isinstance(node.args[0].value, str):
@@ -186,3 +188,74 @@ def test_every_import_goes_the_way_the_layout_allows():
 def test_labs_has_exactly_the_lessons_the_parts_and_the_entry_points():
     folders = {path.name for path in LABS_DIR.iterdir() if path.is_dir() and path.name != "__pycache__"}
     assert folders == set(PARTS), f"labs/ holds the lessons and {PARTS}; found folders {sorted(folders)}"
+
+
+# ------------------------------------------------------------------ no import cycles
+
+def module_name(path: Path) -> str:
+    """``labs/core/sse.py`` -> ``labs.core.sse``; a package's ``__init__.py`` is the package."""
+    relative = path.relative_to(REPO_ROOT).with_suffix("")
+    return ".".join(relative.parts[:-1] if relative.name == "__init__" else relative.parts)
+
+
+def import_graph(sources: dict[str, str]) -> dict[str, set[str]]:
+    """Module -> the modules of ``sources`` (module -> its source) that it imports, at the top or in
+    a function.  ``from labs.x import name`` is an import of ``labs.x.name`` if that is a module,
+    else of ``labs.x``."""
+    graph: dict[str, set[str]] = {}
+    for module, source in sources.items():
+        graph[module] = set()
+        for _, name in imported_modules(ast.parse(source, filename=module), bases=False):
+            while name and name not in sources:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                graph[module].add(name)
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` as ``[a, b, ..., a]``, or ``[]`` when it has none."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        if node in path:
+            return path[path.index(node):] + [node]
+        if node in done:
+            return []
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if cycle := visit(target):
+                return cycle
+        path.pop()
+        done.add(node)
+        return []
+
+    for node in sorted(graph):
+        if cycle := visit(node):
+            return cycle
+    return []
+
+
+def test_the_cycle_check_finds_a_made_up_cycle():
+    sources = {"labs.a": "from labs.b import f\n", "labs.b": "def g():\n    from labs import c\n",
+               "labs.c": "import importlib\nimportlib.import_module('labs.a')\n", "labs.d": "from labs.a import x\n"}
+    assert import_graph(sources) == {"labs.a": {"labs.b"}, "labs.b": {"labs.c"}, "labs.c": {"labs.a"},
+                                     "labs.d": {"labs.a"}}
+    assert find_cycle(import_graph(sources)) == ["labs.a", "labs.b", "labs.c", "labs.a"]
+    # A package that imports its module, which imports a sibling module: no cycle ...
+    package = {"labs.p": "from labs.p.one import f\n", "labs.p.one": "from labs.p import two\n", "labs.p.two": ""}
+    assert import_graph(package) == {"labs.p": {"labs.p.one"}, "labs.p.one": {"labs.p.two"}, "labs.p.two": set()}
+    assert find_cycle(import_graph(package)) == []
+    # ... but one that takes a name from the package (not a module) goes back into it.
+    package["labs.p.two"] = "import json\nfrom labs.p import helper\n"
+    assert find_cycle(import_graph(package)) == ["labs.p", "labs.p.one", "labs.p.two", "labs.p"]
+
+
+def test_no_import_cycle_in_labs_or_benchmarks():
+    files = sorted(LABS_DIR.rglob("*.py")) + sorted((REPO_ROOT / "benchmarks").rglob("*.py"))
+    graph = import_graph({module_name(path): path.read_text(encoding="utf-8") for path in files})
+    assert "labs.exercises.check_process" in graph["labs.exercises.forkserver"], "the graph sees imports"
+    cycle = find_cycle(graph)
+    assert not cycle, ("an import cycle (put what both sides need in a module of its own that both import): "
+                       + " -> ".join(cycle))

@@ -7,7 +7,7 @@ import threading
 import pytest
 import requests
 
-from labs.core.message_log import MemoryLog
+from labs.core.message_log import MessageLog
 from labs.harness.processes import wait_until
 
 
@@ -153,7 +153,7 @@ def test_what_a_held_request_costs_an_os_thread_each_or_a_greenlet(lab_server, w
 
 
 def test_memory_log_wait_wakes_all_waiters():
-    log = MemoryLog()
+    log = MessageLog()
     answers = []
     threads = [threading.Thread(target=lambda: answers.append(log.wait(0, 60)), daemon=True) for _ in range(4)]
     for thread in threads:

@@ -7,7 +7,8 @@ import threading
 import pytest
 import requests
 
-from labs.core.message_log import MemoryLog, RedisLog
+from labs.core.event_log import MemoryEventLog, RedisEventLog
+from labs.core.message_log import MessageLog
 from labs.harness.processes import wait_until
 
 
@@ -175,7 +176,7 @@ def test_two_worker_processes_share_the_log_through_redis(lab_server):
 # -- the shared message log, directly --------------------------------------------------
 
 def test_memory_log_batches_and_bounds():
-    log = MemoryLog(history=4, batch=2)
+    log = MessageLog(MemoryEventLog(history=4), batch=2)
     for i in range(6):
         log.append(f"m{i}")
     page = log.read(0)
@@ -192,7 +193,7 @@ def test_memory_log_batches_and_bounds():
 
 def test_redis_log_keeps_ids_in_order_under_concurrent_publishers(redis_server):
     key = f"test-log-{threading.get_ident()}-{id(object())}"
-    logs = [RedisLog(redis_server.url, key, history=500, batch=500) for _ in range(4)]
+    logs = [MessageLog(RedisEventLog(redis_server.url, key, history=500), batch=500) for _ in range(4)]
 
     def publish(log, who):
         for i in range(25):

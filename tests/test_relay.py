@@ -23,7 +23,7 @@ import textwrap
 import pytest
 import requests
 
-from benchmarks.dead_readers import RawReader, held, open_reader
+from benchmarks.raw_readers import RawReader, held, open_reader
 from labs.harness.processes import wait_until
 from labs.harness.relay import TABLE_PREFIX, BlackholeUnavailable, RelayServer, blackhole_support
 

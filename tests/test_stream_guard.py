@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from benchmarks.dead_readers import RawReader, _request, held, open_reader
+from benchmarks.raw_readers import RawReader, held, open_reader, stream_request
 from labs.core.sse import EventStreamDecoder
 from labs.core.stream_guard import default_max_streams, limits_of
 from labs.harness.processes import wait_until
@@ -38,7 +38,7 @@ def test_a_lab_full_of_readers_still_publishes_and_tells_the_next_reader_to_come
                                                       "STREAM_FULL_RETRY_MS": [1000, 2000],
                                                       "KEEPALIVE_SECONDS": 0.3})
     readers = [open_reader(lab, lab.url) for _ in range(CAP)]
-    late = RawReader(lab.url, _request("GET", lab.url + "/stream", {}))
+    late = RawReader(lab.url, stream_request("GET", lab.url + "/stream", {}))
     assert wait_until(lambda: b"goodbye" in late.received and b"\r\n\r\n" in late.received, 5)
     head = bytes(late.received).split(b"\r\n", 1)[0]
     assert head == b"HTTP/1.1 200 OK", head  # never an error status: it would end an EventSource for good

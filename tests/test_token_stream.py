@@ -26,7 +26,15 @@ from hypothesis import strategies as st
 from labs.core.sse import EventStreamDecoder, decode
 from labs.core.webapp import STATIC_DIR
 from labs.harness.processes import wait_until
-from labs.harness.token_client import DONE, GenerateRefused, TokenStream, TokenStreamError, generate, read_completion
+from labs.harness.token_client import (
+    DONE,
+    Completion,
+    GenerateRefused,
+    TokenStream,
+    TokenStreamError,
+    generate,
+    token_events,
+)
 from labs.token_stream import FAIL_AT, VOCABULARY, FakeModel
 
 LAB_NAME = "token_stream"
@@ -165,6 +173,14 @@ def wire(lab) -> dict[str, bytes]:
                          "event: note\ndata: two\ndata: lines\n\n: keep-alive\n\n"
                          "data: {\"index\": 1, \"token\": \"€🙂\"}\r\rdata: [DONE]\r\n\r\n").encode()
     return captured
+
+
+def read_completion(chunks) -> Completion:
+    """What the client makes of a token stream cut into ``chunks`` (its decoding, without the network)."""
+    completion = Completion()
+    for _ in token_events(chunks, completion):
+        pass
+    return completion
 
 
 def cut(raw: bytes, points) -> list[bytes]:

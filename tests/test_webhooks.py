@@ -120,10 +120,11 @@ def test_github_signature_covers_every_byte():
 
 def test_a_reader_that_cannot_keep_up_is_cut_not_buffered():
     # The lab's fan-out is labs.core.broker's: each reader's queue (sse_response's) is bounded.
-    from labs.core.broker import MemoryBroker
+    from labs.core.broker import Broker
+    from labs.core.event_log import MemoryEventLog
     from labs.core.sse_response import Subscriber
 
-    hub = MemoryBroker(history=10, queue_size=3)
+    hub = Broker(MemoryEventLog(history=10), queue_size=3)
     slow, fast = Subscriber(hub.queue_size), Subscriber(hub.queue_size)
     for reader in (slow, fast):
         hub.open(reader)

@@ -9,8 +9,9 @@ Conventions (CONTRIBUTING.md has the whole story):
   line ``# %% Exercise N.M``; the section's code replaces the exercise cell's code.
 
 ``python tools/solutions.py OUT_DIR notebooks/*.ipynb`` writes solved copies (handy
-for instructors); the tests use the same functions. Reading exercise and check cells lives in
-``labs.exercises.notebooks`` (the grader uses it too, and never imports ``tools/``).
+for instructors); the tests use the same functions. Reading exercise cells lives in
+``labs.exercises.notebooks`` (the grader uses it too, and never imports ``tools/``); check cells,
+which only the workbook's tests read, are found here (:func:`check_cells`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,22 @@ from pathlib import Path
 
 import nbformat
 
-from labs.exercises.notebooks import exercise_cells
+from labs.exercises.notebooks import exercise_cells, source, tags
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS_DIR = ROOT / "solutions"
 SECTION_LINE = re.compile(r"^# %% Exercise (\d+\.\d+)\s*$", re.MULTILINE)
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']""")
+
+
+def check_cells(notebook) -> dict[str, int]:
+    """Exercise id -> index of the check cell (a code cell tagged ``check``) that checks it."""
+    found: dict[str, int] = {}
+    for index, cell in enumerate(notebook["cells"]):
+        if cell.get("cell_type") == "code" and "check" in tags(cell):
+            for ident in CHECK_CALL.findall(source(cell)):
+                found[ident] = index
+    return found
 
 
 def solution_file(notebook_path: Path) -> Path:

@@ -8,7 +8,7 @@ import queue
 from collections.abc import AsyncIterator
 from typing import Any
 
-from labs.core.broker import Broker, MemoryBroker
+from labs.core.broker import Broker
 from labs.core.sse_async import AsyncSubscriber
 
 RETRY_MS = 3000
@@ -18,7 +18,7 @@ class Hub:
     """One broker and a count of open streams, as the labs keep."""
 
     def __init__(self) -> None:
-        self.broker: Broker = MemoryBroker()
+        self.broker = Broker()
         self.clients = 0
 
     async def items(self, last_event_id: str | None) -> AsyncIterator[tuple[str, Any, Any]]:

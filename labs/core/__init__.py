@@ -7,8 +7,8 @@
 - pushing notifications: ``event_log`` (ids, bounded history, the catch-up rule, memory or Redis),
   then for SSE ``broker`` (fan-out), ``sse_response`` / ``sse_async`` (each reader's queue and the
   stream's generator, WSGI and ASGI), ``stream_guard`` (the cap on streams) and ``dead_readers``
-  (releasing readers that vanished), ``presence`` (a cluster's readers); for polling ``message_log``
-  and ``polling_routes``;
+  (releasing readers that vanished), ``presence`` (a cluster's readers); for polling ``message_log``,
+  ``request_counters`` and ``polling_routes``;
 - webhooks: ``signatures``; token streams: ``llm_formats`` (the vendors' wire formats) and
   ``generations`` (generations that outlive their reader).
 

@@ -13,10 +13,11 @@ the bounded history and the catch-up rule for a returning reader are the event l
 - :meth:`Broker.cut_all`, and the counters ``GET /stats`` shows.
 
 The reader's queue itself and the generator that drains it are in
-:mod:`labs.core.sse_response`.  :func:`create_broker` picks the log's backend from an
-app's config: :class:`MemoryBroker` (one process; a restart forgets the ids) or
-:class:`RedisBroker` (ids and history in Redis, shared by every process, kept across
-server restarts).
+:mod:`labs.core.sse_response`.  There is one broker class: where the log lives is the log's
+business (:mod:`labs.core.event_log`: :class:`~labs.core.event_log.MemoryEventLog`, one
+process, a restart forgets the ids; or :class:`~labs.core.event_log.RedisEventLog`, ids and
+history shared by every process and kept across server restarts).  :func:`create_broker`
+builds a broker on the log an app's config asks for; ``Broker()`` is one on a new memory log.
 """
 
 from __future__ import annotations
@@ -24,16 +25,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
-from labs.core.event_log import (
-    DEFAULT_HISTORY,
-    EventLog,
-    MemoryEventLog,
-    Message,
-    RedisEventLog,
-    Replay,
-    create_event_log,
-    parse_event_id,
-)
+from labs.core.event_log import EventLog, MemoryEventLog, Message, Replay, create_event_log, parse_event_id
 
 DEFAULT_QUEUE_SIZE = 256
 
@@ -49,12 +41,13 @@ class Reader(Protocol):
 
 
 class Broker:
-    """Readers' queues on top of an :class:`~labs.core.event_log.EventLog`."""
+    """Readers' queues on top of an :class:`~labs.core.event_log.EventLog` (default: a new one
+    in this process's memory)."""
 
-    def __init__(self, log: EventLog, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(self, log: EventLog | None = None, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         if queue_size < 1:
             raise ValueError("queue_size must be at least 1")
-        self.log = log
+        self.log = log = MemoryEventLog() if log is None else log
         self.queue_size = queue_size
         self._lock = threading.Lock()
         self._readers: set[Reader] = set()
@@ -147,21 +140,6 @@ class Broker:
 
     def shutdown(self) -> None:
         self.log.close()
-
-
-class MemoryBroker(Broker):
-    """A broker on a log in this process's memory."""
-
-    def __init__(self, history: int = DEFAULT_HISTORY, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
-        super().__init__(MemoryEventLog(history), queue_size)
-
-
-class RedisBroker(Broker):
-    """A broker on a log in Redis: every process's readers see every process's messages."""
-
-    def __init__(self, url: str, key: str = "sse-kit:manual_sse", history: int = DEFAULT_HISTORY,
-                 queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
-        super().__init__(RedisEventLog(url, key, history), queue_size)
 
 
 def create_broker(config: dict[str, Any], key: str = "sse-kit:manual_sse") -> Broker:

@@ -13,28 +13,19 @@ others) and, when catch-up cannot be complete, the event log's gap: ``missed`` m
 fell out of the history (a client is told, not silently skipped), or the ids restarted
 (a cursor ahead of the log: the client gets everything kept, never a 400).
 
-:class:`MemoryLog` keeps it in this process, :class:`RedisLog` in Redis for every worker
-process; :func:`create_log` picks one from the app's config.  The request counters
-``GET /stats`` shows live here too (:class:`MemoryCounters`, :class:`RedisCounters`).
+There is one :class:`MessageLog` class: where the log lives is the event log's business
+(:class:`~labs.core.event_log.MemoryEventLog` in this process, the default;
+:class:`~labs.core.event_log.RedisEventLog` in Redis for every worker process), and
+:func:`create_log` builds one on the event log an app's config asks for.
 """
 
 from __future__ import annotations
 
-import collections
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from labs.core.event_log import (
-    DEFAULT_HISTORY,
-    RECHECK_SECONDS,
-    EventLog,
-    MemoryEventLog,
-    RedisEventLog,
-    backend_kind,
-    create_event_log,
-)
+from labs.core.event_log import EventLog, MemoryEventLog, create_event_log
 
 # One answer carries at most this many messages (``more`` says there are others): a
 # client coming back after a long time must not get a 60 MB answer in one piece.
@@ -80,12 +71,13 @@ def _now() -> float:
 
 
 class MessageLog:
-    """Notifications with a timestamp, read in pages, on an :class:`EventLog`."""
+    """Notifications with a timestamp, read in pages, on an :class:`EventLog` (default: a new
+    one in this process's memory)."""
 
-    def __init__(self, events: EventLog, batch: int = DEFAULT_BATCH) -> None:
+    def __init__(self, events: EventLog | None = None, batch: int = DEFAULT_BATCH) -> None:
         if batch < 1:
             raise ValueError("batch must be at least 1")
-        self.events = events
+        self.events = MemoryEventLog() if events is None else events
         self.batch = batch
 
     @property
@@ -115,97 +107,7 @@ class MessageLog:
         self.events.close()
 
 
-class MemoryLog(MessageLog):
-    """A message log in this process's memory."""
-
-    def __init__(self, history: int = DEFAULT_HISTORY, batch: int = DEFAULT_BATCH) -> None:
-        super().__init__(MemoryEventLog(history), batch)
-
-
-class RedisLog(MessageLog):
-    """A message log in Redis, shared by every worker process."""
-
-    def __init__(self, url: str, key: str, history: int = DEFAULT_HISTORY, batch: int = DEFAULT_BATCH,
-                 recheck: float = RECHECK_SECONDS) -> None:
-        super().__init__(RedisEventLog(url, key, history, recheck), batch)
-
-
-class MemoryCounters:
-    """Request counters and "who polled recently", for ``GET /stats``."""
-
-    MAX_CLIENTS = 10_000  # a bound on the memory a flood of made-up client ids can take
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: collections.Counter[str] = collections.Counter()
-        self._seen: dict[str, float] = {}
-
-    def incr(self, name: str, amount: int = 1) -> None:
-        with self._lock:
-            self._counts[name] += amount
-
-    def seen(self, client: str) -> None:
-        with self._lock:
-            self._seen.pop(client, None)
-            self._seen[client] = time.monotonic()  # re-inserted: the dict stays oldest-first
-            while len(self._seen) > self.MAX_CLIENTS:
-                del self._seen[next(iter(self._seen))]
-
-    def count_request(self, client: str, outcome: str) -> None:
-        """One answered request: who asked, and how it was answered."""
-        self.seen(client)
-        with self._lock:
-            self._counts["requests"] += 1
-            self._counts[outcome] += 1
-
-    def snapshot(self, window: float) -> dict[str, int]:
-        cutoff = time.monotonic() - window
-        with self._lock:
-            for client in [c for c, t in self._seen.items() if t < cutoff]:
-                del self._seen[client]
-            return {**self._counts, "clients": len(self._seen)}
-
-
-class RedisCounters:
-    """The same counters in Redis, so ``/stats`` counts every worker process."""
-
-    def __init__(self, url: str, key: str) -> None:
-        import redis
-
-        self.redis = redis.Redis.from_url(url, decode_responses=True)
-        self.key = key
-
-    def incr(self, name: str, amount: int = 1) -> None:
-        self.redis.hincrby(self.key + ":counts", name, amount)
-
-    def seen(self, client: str) -> None:
-        self.redis.zadd(self.key + ":pollers", {client: time.time()})
-
-    def count_request(self, client: str, outcome: str) -> None:
-        # One round trip for the three updates: this runs on every poll.
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zadd(self.key + ":pollers", {client: time.time()})
-        pipe.hincrby(self.key + ":counts", "requests", 1)
-        pipe.hincrby(self.key + ":counts", outcome, 1)
-        pipe.execute()
-
-    def snapshot(self, window: float) -> dict[str, int]:
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zremrangebyscore(self.key + ":pollers", "-inf", time.time() - window)
-        pipe.zcard(self.key + ":pollers")
-        pipe.hgetall(self.key + ":counts")
-        _, clients, counts = pipe.execute()
-        return {**{k: int(v) for k, v in counts.items()}, "clients": int(clients)}
-
-
 def create_log(config: dict[str, Any], lab: str) -> MessageLog:
     """The log the app's config asks for (see :func:`~labs.core.event_log.create_event_log`):
     in Redis when the app has ``REDIS_URL`` (several workers), else in memory."""
     return MessageLog(create_event_log(config, f"sse-kit:{lab}"), int(config.get("BATCH", DEFAULT_BATCH)))
-
-
-def create_counters(config: dict[str, Any], lab: str) -> MemoryCounters | RedisCounters:
-    """Counters where the log is: in Redis when the log is (every process counts), else here."""
-    if backend_kind(config) == "redis":
-        return RedisCounters(config["REDIS_URL"], config.get("REDIS_KEY", f"sse-kit:{lab}") + ":stats")
-    return MemoryCounters()

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, current_app, jsonify, request
 
 from labs.core.errors import ApiError
-from labs.core.message_log import MemoryCounters, MessageLog, RedisCounters, create_counters, create_log
+from labs.core.message_log import MessageLog, create_log
 from labs.core.notify import read_notification
+from labs.core.request_counters import MemoryCounters, RedisCounters, create_counters
 
 # A poller counts as a client of the lab if it polled within this many seconds.
 CLIENT_WINDOW = 10.0

@@ -9,7 +9,7 @@ it forks a child, which
 - leads a process session of its own (so the judge can kill it and everything it started);
 - takes the three pipes the judge handed over (its stdin, stdout and stderr) and a fresh
   working directory;
-- runs :func:`labs.exercises.judge.main`, exactly as a process started from scratch
+- runs :func:`labs.exercises.check_process.main`, exactly as a process started from scratch
   would: it moves into a network namespace of its own, imports the check, starts the answer in
   its sandbox, decides the verdict, and ends with ``os._exit``.
 
@@ -35,6 +35,8 @@ import threading
 import time
 from importlib import import_module
 from pathlib import Path
+
+from labs.exercises import check_process
 
 # What the checks import when they run: imported once here, not once per answer.
 PRELOAD = ("flask", "werkzeug.serving", "requests", "redis", "socketio", "playwright.sync_api",
@@ -168,8 +170,6 @@ class Forked:
 # ------------------------------------------------------------------ the server
 
 def _preload() -> None:
-    import labs.exercises.judge  # noqa: F401 (what every child runs)
-
     for path in sorted(Path(__file__).parent.glob("nb[0-9][0-9].py")):
         import_module(f"labs.exercises.{path.stem}")
     for name in PRELOAD:
@@ -188,9 +188,7 @@ def _child(sock: socket.socket, fds: list[int], workdir: str) -> None:
         os.dup2(fd, target)
         os.close(fd)
     os.chdir(workdir)
-    from labs.exercises import judge
-
-    judge.main(parent=os.getppid())
+    check_process.main(parent=os.getppid())
 
 
 def serve(fd: int) -> None:
@@ -214,7 +212,7 @@ def serve(fd: int) -> None:
             try:
                 _child(sock, fds, json.loads(message)["workdir"])
             finally:
-                os._exit(70)  # judge.main ends with os._exit; this is for its own failure
+                os._exit(70)  # check_process.main ends with os._exit; this is for its own failure
         for descriptor in fds:
             os.close(descriptor)
         sock.sendall(json.dumps({"pid": pid}).encode())

@@ -29,11 +29,13 @@ import time
 import xml.etree.ElementTree as ET
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import TextIO
 
 from labs.exercises import notebooks as nb
+from labs.exercises import sandbox
+from labs.exercises.judge import judge
+from labs.exercises.registry import get_exercise, notebook_exercises
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "notebooks"  # the repository's own
 JOBS = 2  # exercises judged at once: each judge is one process, and this machine has two cores
@@ -121,22 +123,9 @@ def expected_exercises(shipped: Path) -> dict[str, str]:
               for ident, index in nb.exercise_cells(notebook).items()}
     number = shipped.name.split("_")[0]
     if number.isdigit():
-        for ident in registered_exercises(int(number)):
+        for ident in notebook_exercises(int(number)):
             titles.setdefault(ident, f"Exercise {ident}")
     return dict(sorted(titles.items(), key=lambda item: [int(part) for part in item[0].split(".")]))
-
-
-def registered_exercises(number: int) -> list[str]:
-    """The ids of every check registered for notebook ``number`` (none if it has no module)."""
-    from labs import exercises
-
-    try:
-        import_module(f"labs.exercises.nb{number:02d}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"labs.exercises.nb{number:02d}":
-            raise
-        return []
-    return [ident for ident in exercises._REGISTRY if ident.split(".")[0] == str(number)]
 
 
 def plan(path: Path, shipped_dir: Path = SHIPPED_DIR, base: Path | None = None) -> list[Task | Row]:
@@ -158,9 +147,6 @@ def plan(path: Path, shipped_dir: Path = SHIPPED_DIR, base: Path | None = None) 
 
 def judge_task(task: Task, timeout: float | None) -> Row:
     """Judge one exercise in a fresh process; anything that goes wrong is this row's error."""
-    from labs.exercises import get_exercise
-    from labs.exercises.judge import judge
-
     started = time.monotonic()
     if task.source is None:
         return Row(task.notebook, task.ident, task.title, MISSING,
@@ -184,8 +170,6 @@ class SandboxRequired(Exception):
 
 def sandbox_line(require_sandbox: bool = False) -> str:
     """``sandbox: ...``, the first line of every report; SandboxRequired if one is required and missing."""
-    from labs.exercises import sandbox
-
     status = sandbox.status()
     if require_sandbox and not status.available:
         raise SandboxRequired(f"--require-sandbox: no sandbox for answers here: {status.description}")

@@ -1,10 +1,12 @@
-"""Reading exercises out of notebooks: exercise cells, check cells, and submissions.
+"""Reading exercises out of notebooks: exercise cells and submissions.
 
 Conventions (CONTRIBUTING.md, "Exercises and solutions"):
 
 - an **exercise cell** is a code cell tagged ``exercise`` whose first line is
   ``# Exercise N.M: title``; the student writes the answer there;
-- the **check cell** after it is tagged ``check`` and is one line, ``check("N.M")``.
+- the **check cell** after it is tagged ``check`` and is one line, ``check("N.M")`` (the grader
+  never reads it: it runs the kit's own check by id; ``tools/solutions.py`` finds check cells for
+  the workbook's tests).
 
 The shipped notebooks are read strictly (:func:`exercise_cells` refuses an untitled or
 doubled exercise: that is a bug in the workbook). A student's submission is read leniently
@@ -18,7 +20,6 @@ import json
 import re
 
 EXERCISE_LINE = re.compile(r"^# Exercise (\d+\.\d+)\b")
-CHECK_CALL = re.compile(r"""\bcheck\(\s*["'](\d+\.\d+)["']""")
 
 
 def tags(cell) -> list[str]:
@@ -54,16 +55,6 @@ def exercise_cells(notebook) -> dict[str, int]:
             if ident in found:
                 raise ValueError(f"exercise {ident} appears twice")
             found[ident] = index
-    return found
-
-
-def check_cells(notebook) -> dict[str, int]:
-    """Exercise id -> index of the check cell that checks it."""
-    found: dict[str, int] = {}
-    for index, cell in enumerate(notebook["cells"]):
-        if cell.get("cell_type") == "code" and "check" in tags(cell):
-            for ident in CHECK_CALL.findall(source(cell)):
-                found[ident] = index
     return found
 
 

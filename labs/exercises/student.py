@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-from labs.exercises import get_exercise
+from labs.exercises import sandbox
 from labs.exercises.judge import NOT_STARTED, SOLVED, Verdict, judge
+from labs.exercises.registry import get_exercise
 
 _verdicts: dict[str, Verdict] = {}
 _hints_shown: dict[str, int] = {}
@@ -31,7 +32,7 @@ def _remember(info) -> None:
 
 
 def watch_cells() -> None:
-    """In IPython, remember each exercise cell as it runs (called when ``labs`` exports ``check``)."""
+    """In IPython, remember each exercise cell as it runs (called when this module is imported)."""
     import sys
 
     if "IPython" not in sys.modules:
@@ -87,8 +88,6 @@ _noticed: list[bool] = []
 
 def _sandbox_notice() -> None:
     """Once per kernel, where answers cannot run in a sandbox: say so in one line."""
-    from labs.exercises import sandbox
-
     status = sandbox.status()
     if not status.available and not _noticed:
         _noticed.append(True)
@@ -118,3 +117,9 @@ def progress() -> dict[str, bool]:
     for ident, verdict in sorted(_verdicts.items()):
         print(f"{'✅' if verdict.solved else '❌'} Exercise {ident}: {verdict.status}")
     return {ident: verdict.solved for ident, verdict in _verdicts.items()}
+
+
+# Under IPython, start remembering exercise cells as they run: a notebook imports ``check``
+# (``from labs import check``, this module) before its exercise cells, and nbval runs cells
+# without filling ``In``.
+watch_cells()

@@ -87,20 +87,22 @@ class Completion:
         return True
 
 
-def read_completion(chunks: Iterable[bytes]) -> Completion:
-    """Decode a token stream given as chunks of bytes, cut anywhere; stop at its last word.
+def token_events(chunks: Iterable[bytes], completion: Completion) -> Iterator[Event]:
+    """Decode a token stream given as chunks of bytes, cut anywhere, into ``completion``, yielding
+    each event as it is decoded; stop at the stream's last word.
 
-    This is the whole client without the network: the tests feed it the same bytes cut at
-    random places and expect the same :class:`Completion` every time.
+    This is the whole client without the network (:class:`TokenStream` feeds it what arrives):
+    the tests feed it the same bytes cut at random places and expect the same
+    :class:`Completion` every time.
     """
     decoder = EventStreamDecoder()
-    completion = Completion()
     for chunk in chunks:
         for event in decoder.feed(chunk):
-            if not completion.take(event):
-                return completion
+            going_on = completion.take(event)
+            yield event
+            if not going_on:
+                return
     decoder.close()  # an event the stream did not finish is dropped, as a browser drops it
-    return completion
 
 
 class TokenStream:
@@ -117,7 +119,6 @@ class TokenStream:
         self.url = url
         self.completion = Completion()
         self.chunks: list[bytes] = []  # the raw bytes, as the network cut them
-        self._decoder = EventStreamDecoder()
         http = session or requests
         self.response = http.post(url, json=payload, stream=True, timeout=timeout,
                                   headers={"Accept": "text/event-stream", **(headers or {})})
@@ -134,16 +135,14 @@ class TokenStream:
             return self.response.text[:500]
 
     def events(self) -> Iterator[Event]:
-        """Every event as it is decoded, until the stream's last word (or its end)."""
+        """Every event as it is decoded, until the stream's last word (or its end); then hang up."""
+        yield from token_events(self._arriving(), self.completion)
+        self.close()
+
+    def _arriving(self) -> Iterator[bytes]:
         for chunk in self.response.iter_content(chunk_size=None):  # whatever has arrived
             self.chunks.append(chunk)
-            for event in self._decoder.feed(chunk):
-                going_on = self.completion.take(event)
-                yield event
-                if not going_on:
-                    self.close()
-                    return
-        self._decoder.close()
+            yield chunk
 
     def __iter__(self) -> Iterator[str]:
         for event in self.events():
