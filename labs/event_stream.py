@@ -14,10 +14,11 @@ import base64
 import binascii
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
+from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from labs.core.errors import ApiError
 from labs.core.sse import encode_event, encode_json_event, keep_alive
@@ -112,6 +113,17 @@ class _Clients:
                 self.count -= 1
 
 
+@dataclass(eq=False)
+class EventStream:
+    """Everything the lab keeps between requests: ``app.extensions["event_stream"]``."""
+
+    clients: _Clients = field(default_factory=_Clients)
+
+
+def lab() -> EventStream:
+    return current_app.extensions["event_stream"]
+
+
 def _event_stream(body) -> Response:
     response = Response(body, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
@@ -133,55 +145,64 @@ def _split(data: bytes, split: str) -> list[bytes]:
     return [data[a:b] for a, b in pairwise(edges)]
 
 
-def create_app(config=None):
+bp = Blueprint("event_stream", __name__)
+
+
+@bp.get("/examples")
+def examples():
+    return jsonify([{"name": e.name, "title": e.title, "explain": e.explain,
+                     "reconnects": e.name == "reconnect"} for e in EXAMPLES.values()])
+
+
+@bp.get("/stream/<name>")
+def example(name: str):
+    found = EXAMPLES.get(name)
+    if found is None:
+        raise ApiError(404, "no such example", f"GET /examples lists them: {', '.join(EXAMPLES)}")
+    clients = lab().clients
+    if name == "reconnect":
+        last_id = request.headers.get("Last-Event-ID")
+        if last_id and last_id != "3":
+            # 204 No Content is the one answer that makes EventSource stop for good.
+            return Response(status=204)
+        return _event_stream(clients.track(_reconnect_chunks(last_id)))
+    return _event_stream(clients.track(found.chunks, found.pause))
+
+
+@bp.get("/raw")
+def raw():
+    encoded = request.args.get("b64", "")
+    if len(encoded) > MAX_RAW_BYTES * 4 // 3 + 8:
+        raise ApiError(413, "stream too large", f"at most {MAX_RAW_BYTES} bytes")
+    try:
+        # validate=True: a typo is an error, not silently skipped characters.
+        data = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "bad b64", "b64 must be URL-safe base64 of the bytes to serve") from None
+    if len(data) > MAX_RAW_BYTES:
+        raise ApiError(413, "stream too large", f"at most {MAX_RAW_BYTES} bytes")
+    try:
+        pause = min(max(int(request.args.get("pause_ms", "0")), 0), MAX_PAUSE_MS) / 1000
+    except ValueError:
+        raise ApiError(400, "bad pause_ms", "pause_ms is whole milliseconds") from None
+    return _event_stream(lab().clients.track(_split(data, request.args.get("split", "")), pause))
+
+
+@bp.get("/stream")
+def stream():
+    # The plain notification stream every SSE lab offers, so the kit's tools work here too.
+    chunks = [encode_json_event({"message": m}, event="notify", id=n).encode()
+              for n, m in enumerate(["Hello World", "Another notification"], start=1)]
+    return _event_stream(lab().clients.track(chunks))
+
+
+@bp.get("/stats")
+def stats():
+    return jsonify(clients=lab().clients.count, examples=len(EXAMPLES))
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = create_lab_app("event_stream", config)
-    clients = _Clients()
-
-    @app.get("/examples")
-    def examples():
-        return jsonify([{"name": e.name, "title": e.title, "explain": e.explain,
-                         "reconnects": e.name == "reconnect"} for e in EXAMPLES.values()])
-
-    @app.get("/stream/<name>")
-    def example(name: str):
-        found = EXAMPLES.get(name)
-        if found is None:
-            raise ApiError(404, "no such example", f"GET /examples lists them: {', '.join(EXAMPLES)}")
-        if name == "reconnect":
-            last_id = request.headers.get("Last-Event-ID")
-            if last_id and last_id != "3":
-                # 204 No Content is the one answer that makes EventSource stop for good.
-                return Response(status=204)
-            return _event_stream(clients.track(_reconnect_chunks(last_id)))
-        return _event_stream(clients.track(found.chunks, found.pause))
-
-    @app.get("/raw")
-    def raw():
-        encoded = request.args.get("b64", "")
-        if len(encoded) > MAX_RAW_BYTES * 4 // 3 + 8:
-            raise ApiError(413, "stream too large", f"at most {MAX_RAW_BYTES} bytes")
-        try:
-            # validate=True: a typo is an error, not silently skipped characters.
-            data = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(400, "bad b64", "b64 must be URL-safe base64 of the bytes to serve") from None
-        if len(data) > MAX_RAW_BYTES:
-            raise ApiError(413, "stream too large", f"at most {MAX_RAW_BYTES} bytes")
-        try:
-            pause = min(max(int(request.args.get("pause_ms", "0")), 0), MAX_PAUSE_MS) / 1000
-        except ValueError:
-            raise ApiError(400, "bad pause_ms", "pause_ms is whole milliseconds") from None
-        return _event_stream(clients.track(_split(data, request.args.get("split", "")), pause))
-
-    @app.get("/stream")
-    def stream():
-        # The plain notification stream every SSE lab offers, so the kit's tools work here too.
-        chunks = [encode_json_event({"message": m}, event="notify", id=n).encode()
-                  for n, m in enumerate(["Hello World", "Another notification"], start=1)]
-        return _event_stream(clients.track(chunks))
-
-    @app.get("/stats")
-    def stats():
-        return jsonify(clients=clients.count, examples=len(EXAMPLES))
-
+    app.extensions["event_stream"] = EventStream()
+    app.register_blueprint(bp)
     return app

@@ -14,8 +14,9 @@ event stream whose data is JSON (``event.data`` is a string until ``JSON.parse``
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from labs.core.errors import ApiError
@@ -52,40 +53,48 @@ def _what_jsonify_sends(value) -> dict:
     return {"content_type": response.content_type, "body": response.get_data(as_text=True)}
 
 
-def create_app(config=None):
+bp = Blueprint("json_roundtrip", __name__)
+
+
+@bp.post("/echo")
+def echo():
+    raw = request.get_data(cache=True)
+    seen = {
+        "content_type": request.content_type,
+        "raw_body": raw[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace"),
+        "raw_length": len(raw),
+    }
+    get_json = _what_get_json_does()
+    try:
+        seen["parsed"] = read_json_object()
+    except ApiError as exc:
+        # Show what went wrong next to what arrived: the lesson is in the contrast.
+        body = {**exc.body(), "fix": FIXES.get(exc.status, ""), "received": seen, "get_json": get_json}
+        return jsonify(body), exc.status
+    seen["parsed_type"] = type(seen["parsed"]).__name__
+    return jsonify(received=seen, get_json=get_json, jsonify_sends=_what_jsonify_sends(seen["parsed"]))
+
+
+@bp.get("/events")
+def events():
+    # One JSON event, then the stream ends; the page closes its EventSource after it.
+    body = encode_json_event({"message": "Hello from the server"}, event="notify", id=1, retry=10000)
+    return Response(body, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@bp.get("/dumps")
+def dumps():
+    # The mistake on purpose: a str return value is served as text/html.
+    return json.dumps(DEMO_PAYLOAD)
+
+
+@bp.get("/jsonify")
+def jsonify_route():
+    return jsonify(DEMO_PAYLOAD)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    # Nothing is kept between requests: every answer is made from its request alone.
     app = create_lab_app("json_roundtrip", config)
-
-    @app.post("/echo")
-    def echo():
-        raw = request.get_data(cache=True)
-        seen = {
-            "content_type": request.content_type,
-            "raw_body": raw[:RAW_PREVIEW_BYTES].decode("utf-8", errors="replace"),
-            "raw_length": len(raw),
-        }
-        get_json = _what_get_json_does()
-        try:
-            seen["parsed"] = read_json_object()
-        except ApiError as exc:
-            # Show what went wrong next to what arrived: the lesson is in the contrast.
-            body = {**exc.body(), "fix": FIXES.get(exc.status, ""), "received": seen, "get_json": get_json}
-            return jsonify(body), exc.status
-        seen["parsed_type"] = type(seen["parsed"]).__name__
-        return jsonify(received=seen, get_json=get_json, jsonify_sends=_what_jsonify_sends(seen["parsed"]))
-
-    @app.get("/events")
-    def events():
-        # One JSON event, then the stream ends; the page closes its EventSource after it.
-        body = encode_json_event({"message": "Hello from the server"}, event="notify", id=1, retry=10000)
-        return Response(body, mimetype="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-    @app.get("/dumps")
-    def dumps():
-        # The mistake on purpose: a str return value is served as text/html.
-        return json.dumps(DEMO_PAYLOAD)
-
-    @app.get("/jsonify")
-    def jsonify_route():
-        return jsonify(DEMO_PAYLOAD)
-
+    app.register_blueprint(bp)
     return app

@@ -36,7 +36,7 @@ import re
 from flask import Blueprint, current_app, jsonify, request
 
 from labs.core.errors import ApiError
-from labs.core.polling_routes import install, polling_lab, read_client, read_cursor
+from labs.core.polling_routes import install, lab, read_client, read_cursor
 from labs.core.webapp import create_lab_app
 
 DEFAULT_TIMEOUT = 25.0
@@ -79,20 +79,20 @@ bp = Blueprint("long_polling", __name__)
 
 @bp.get("/updates")
 def updates():
-    lab = polling_lab()
+    state = lab()
     since = read_cursor()
     timeout = read_timeout()
     client = read_client()
-    lab.counters.seen(client)  # now, so that /stats counts it while it is held
-    page = lab.log.read(since)
+    state.counters.seen(client)  # now, so that /stats counts it while it is held
+    page = state.log.read(since)
     if page.empty and timeout > 0:  # nothing to say yet: hold the request
-        lab.counters.incr("waiting")
+        state.counters.incr("waiting")
         try:
-            page = lab.log.wait(since, timeout)
+            page = state.log.wait(since, timeout)
         finally:
-            lab.counters.incr("waiting", -1)
+            state.counters.incr("waiting", -1)
     timed_out = page.empty
-    lab.counters.count_request(client, "timeouts" if timed_out else "with_messages")
+    state.counters.count_request(client, "timeouts" if timed_out else "with_messages")
     body = page.body()
     body["timed_out"] = timed_out
     response = jsonify(body)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from labs.core.polling_routes import install, polling_lab, read_client, read_cursor
+from labs.core.polling_routes import install, lab, read_client, read_cursor
 from labs.core.webapp import create_lab_app
 
 bp = Blueprint("polling", __name__)
@@ -38,19 +38,19 @@ bp = Blueprint("polling", __name__)
 
 @bp.get("/updates")
 def updates():
-    lab = polling_lab()
+    state = lab()
     since = read_cursor()
     client = read_client()
-    page = lab.log.read(since)  # never waits: short polling answers at once
+    page = state.log.read(since)  # never waits: short polling answers at once
     # The ETag names the state of the log: its epoch (new on every restart) and the
     # newest id.  A client whose cursor is that newest id and which sends the tag back
     # already knows everything there is: 304, no body.
     tag = f"{page.epoch}-{page.latest}"
     if page.empty and since == page.latest and request.if_none_match.contains(tag):
-        lab.counters.count_request(client, "not_modified")
+        state.counters.count_request(client, "not_modified")
         response = Response(status=304)
     else:
-        lab.counters.count_request(client, "with_messages" if page.messages else "empty")
+        state.counters.count_request(client, "with_messages" if page.messages else "empty")
         response = jsonify(page.body())
     response.set_etag(tag)
     # Browsers and proxies may keep the answer but must ask again every time.

@@ -32,7 +32,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from quart import Quart, Response, current_app, jsonify, request
+from quart import Blueprint, Quart, Response, current_app, jsonify, request
 
 from labs.core.asgi_app import check_publish_token, create_asgi_lab_app, read_notification
 from labs.core.broker import Broker, create_broker
@@ -81,49 +81,55 @@ def lab() -> QuartSse:
     return current_app.extensions["quart_sse"]
 
 
-def add_routes(app: Quart) -> None:
-    @app.post("/send_notification")
-    async def send_notification():
-        message = await read_notification(app)  # every check first: nothing is half-published
-        published = await call(lab().broker, lab().broker.publish, message)
-        return jsonify(status="published", id=published.id)
+bp = Blueprint("quart_sse", __name__)
 
-    @app.get("/stream")
-    async def stream():
-        state = lab()
-        await call(state.broker, state.broker.check)  # before the 200: inside the stream no error can be JSON
-        if state.leaving:  # this node is stopping: a newcomer gets only "come back later"
-            return Response(state.farewell(), mimetype="text/event-stream", headers=STREAM_HEADERS)
-        if not state.guard.admit():  # full: "come back later", never an error status
-            return Response(state.guard.refusal(), mimetype="text/event-stream", headers=STREAM_HEADERS)
-        last_event_id = request.headers.get("Last-Event-ID")
-        if last_event_id is None:
-            last_event_id = request.args.get("lastEventId")
-        body = event_stream(state.broker, last_event_id, keepalive_seconds=state.keepalive_seconds,
-                            retry_ms=state.retry_ms, streams=state.streams, guard=state.guard,
-                            farewell=state.farewell)
-        # An ASGI server sends the headers (EventSource's `open`) before the body's first chunk, unlike
-        # WSGI's: take that chunk now, so the reader is subscribed before it can hear it is connected.
-        opening = await body.__anext__()
-        response = Response(_starting_with(opening, body), mimetype="text/event-stream", headers=STREAM_HEADERS)
-        response.timeout = None  # Quart ends a response body after 60 s by default: a stream must not
-        return response
 
-    @app.get("/stats")
-    async def stats():
-        state = lab()
-        broker_stats = await call(state.broker, state.broker.stats)
-        return jsonify(clients=state.streams.count, pid=os.getpid(), keepalive_seconds=state.keepalive_seconds,
-                       capacity=state.guard.stats(), **broker_stats)
+@bp.post("/send_notification")
+async def send_notification():
+    message = await read_notification(current_app)  # every check first: nothing is half-published
+    published = await call(lab().broker, lab().broker.publish, message)
+    return jsonify(status="published", id=published.id)
 
-    @app.get("/capacity")
-    async def capacity():
-        return jsonify(lab().guard.stats())
 
-    @app.post("/disconnect_all")
-    async def disconnect_all():
-        check_publish_token(app)
-        return jsonify(disconnected=lab().broker.cut_all())
+@bp.get("/stream")
+async def stream():
+    state = lab()
+    await call(state.broker, state.broker.check)  # before the 200: inside the stream no error can be JSON
+    if state.leaving:  # this node is stopping: a newcomer gets only "come back later"
+        return Response(state.farewell(), mimetype="text/event-stream", headers=STREAM_HEADERS)
+    if not state.guard.admit():  # full: "come back later", never an error status
+        return Response(state.guard.refusal(), mimetype="text/event-stream", headers=STREAM_HEADERS)
+    last_event_id = request.headers.get("Last-Event-ID")
+    if last_event_id is None:
+        last_event_id = request.args.get("lastEventId")
+    body = event_stream(state.broker, last_event_id, keepalive_seconds=state.keepalive_seconds,
+                        retry_ms=state.retry_ms, streams=state.streams, guard=state.guard,
+                        farewell=state.farewell)
+    # An ASGI server sends the headers (EventSource's `open`) before the body's first chunk, unlike
+    # WSGI's: take that chunk now, so the reader is subscribed before it can hear it is connected.
+    opening = await body.__anext__()
+    response = Response(_starting_with(opening, body), mimetype="text/event-stream", headers=STREAM_HEADERS)
+    response.timeout = None  # Quart ends a response body after 60 s by default: a stream must not
+    return response
+
+
+@bp.get("/stats")
+async def stats():
+    state = lab()
+    broker_stats = await call(state.broker, state.broker.stats)
+    return jsonify(clients=state.streams.count, pid=os.getpid(), keepalive_seconds=state.keepalive_seconds,
+                   capacity=state.guard.stats(), **broker_stats)
+
+
+@bp.get("/capacity")
+async def capacity():
+    return jsonify(lab().guard.stats())
+
+
+@bp.post("/disconnect_all")
+async def disconnect_all():
+    check_publish_token(current_app)
+    return jsonify(disconnected=lab().broker.cut_all())
 
 
 async def redis_down(exc):
@@ -152,7 +158,7 @@ def create_app(config: dict[str, Any] | None = None) -> Quart:
     )
     if app.config.get("GOODBYE_ON_SIGTERM", True):
         app.extensions["on_stop"] = app.extensions["quart_sse"].say_goodbye  # labs.harness.serve calls it
-    add_routes(app)
+    app.register_blueprint(bp)
     if broker.kind == "redis":
         import redis
 

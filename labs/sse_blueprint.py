@@ -38,9 +38,11 @@ import logging
 import re
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import redis
-from flask import Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, jsonify, request
 from flask_sse import sse
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -63,129 +65,6 @@ KEEPALIVE_SECONDS = 15.0
 # wrapper swaps that block for a comment, so no page or reader ever dispatches it.
 HEARTBEAT_TYPE = "sse-kit-heartbeat"
 HEARTBEAT_BLOCK_START = f"event:{HEARTBEAT_TYPE}\n"
-
-
-def create_app(config=None) -> Flask:
-    app = create_lab_app("sse_blueprint", config)
-    if not app.config.get("REDIS_URL") and not app.config.get("SSE_REDIS_URL"):
-        raise RuntimeError("lab sse_blueprint needs REDIS_URL in its config "
-                           "(`python -m labs run sse_blueprint` starts a private Redis for it)")
-
-    # flask-sse's ready-made route pack: its one view answers GET at the prefix itself.
-    app.register_blueprint(sse, url_prefix="/stream")
-    heartbeat = Heartbeat(redis_url_of(app), float(app.config.get("KEEPALIVE_SECONDS", KEEPALIVE_SECONDS)))
-    app.extensions["sse_blueprint.heartbeat"] = heartbeat
-
-    @app.before_request
-    def refuse_streams_without_redis():
-        # Only the Blueprint's requests: flask-sse would otherwise start a 200 response and
-        # fail inside the generator, where no error handler can answer with JSON.
-        if request.blueprint == sse.name:
-            channel_from_request()
-            ensure_redis()
-
-    @app.after_request
-    def end_stream_cleanly(response):
-        if request.blueprint == sse.name and response.is_streamed:
-            response.response = _lab_stream(response.response, heartbeat, channel_from_request())
-            # A proxy that buffers or caches the stream would hold every event back.
-            response.headers["Cache-Control"] = "no-cache"
-            response.headers["X-Accel-Buffering"] = "no"
-        return response
-
-    @app.post("/send_notification")
-    def send_notification():
-        message = read_notification()  # every 4xx is decided here, before publishing
-        channel = channel_from_request()
-        ensure_redis()
-        try:
-            # flask-sse's publish: JSON {"data": ..., "type": "notify"} on the Redis channel.
-            receivers = sse.publish({"message": message}, type="notify", channel=channel)
-        except redis.RedisError:
-            log.warning("publish failed: Redis at %s went away", redis_url())
-            raise ApiError(503, REDIS_DOWN, "the notification was not sent; try again when Redis is back") from None
-        # receivers: how many streams (in every process) Redis handed the message to.
-        return jsonify(status="success", message="Notification sent", channel=channel, receivers=receivers)
-
-    @app.get("/stats")
-    def stats():
-        channel = channel_from_request()
-        ensure_redis()
-        try:
-            counts = dict(quick_redis().pubsub_numsub(channel))
-        except redis.RedisError:
-            raise ApiError(503, REDIS_DOWN, "cannot count subscribers") from None
-        # NUMSUB counts every subscriber Redis knows, so the number covers all server
-        # processes; it also counts flask-sse subscriptions whose reader has left and that
-        # linger until the next publish on the channel.
-        clients = int(counts.get(channel.encode(), counts.get(channel, 0)))
-        return jsonify(clients=clients, channel=channel)  # this process's stream capacity: GET /capacity
-
-    return app
-
-
-# --------------------------------------------------------------------------- helpers
-
-def channel_from_request() -> str:
-    """``?channel=`` (flask-sse's own query parameter), checked; ``sse`` if absent."""
-    channel = request.args.get("channel") or DEFAULT_CHANNEL
-    if not CHANNEL_PATTERN.fullmatch(channel):
-        raise ApiError(400, "invalid channel",
-                       "a channel name is 1 to 64 letters, digits, '_', '.', ':' or '-'")
-    return channel
-
-
-def redis_url_of(app: Flask) -> str:
-    return app.config.get("SSE_REDIS_URL") or app.config["REDIS_URL"]
-
-
-def redis_url() -> str:
-    return redis_url_of(current_app)
-
-
-def quick_redis() -> redis.Redis:
-    """One client per app for health checks and counts: it fails at once, never retries.
-
-    flask-sse's own client retries with back-off, which would keep a request waiting
-    seconds before answering 503.  The connection pool reconnects on its own when Redis
-    is back, so nothing needs resetting after an outage.
-    """
-    client = current_app.extensions.get("sse_blueprint.redis")
-    if client is None:
-        client = redis.Redis.from_url(redis_url(), socket_connect_timeout=1, socket_timeout=2,
-                                      retry=Retry(NoBackoff(), 0))
-        current_app.extensions["sse_blueprint.redis"] = client
-    return client
-
-
-def ensure_redis() -> None:
-    try:
-        quick_redis().ping()
-    except redis.RedisError:
-        raise ApiError(503, REDIS_DOWN, "no answer from Redis; the lab keeps running and "
-                       "recovers when Redis is back") from None
-
-
-def _lab_stream(chunks, heartbeat: Heartbeat, channel: str):
-    """Pass flask-sse's stream through, with the heartbeat as a comment; end it quietly if
-    its Redis connection breaks.
-
-    A cleanly ended stream makes EventSource reconnect (after ``retry`` ms), and the next
-    connection gets a clear 503 while Redis is still down.  Closing this generator closes
-    flask-sse's (the ``finally``), which then unsubscribes.
-    """
-    heartbeat.add(channel)
-    try:
-        for chunk in chunks:
-            text = chunk.decode() if isinstance(chunk, bytes) else chunk
-            yield keep_alive() if text.startswith(HEARTBEAT_BLOCK_START) else chunk
-    except redis.RedisError:
-        log.warning("a stream lost its Redis connection; ending it so the client reconnects")
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-        heartbeat.discard(channel)
 
 
 class Heartbeat:
@@ -232,6 +111,125 @@ class Heartbeat:
                     break  # Redis is down: its streams end by themselves; try next time
 
 
+@dataclass(eq=False)
+class SseBlueprint:
+    """Everything the lab keeps between requests: ``app.extensions["sse_blueprint"]``."""
+
+    redis_url: str
+    heartbeat: Heartbeat
+    _quick_redis: redis.Redis | None = None
+
+    def quick_redis(self) -> redis.Redis:
+        """One client for health checks and counts: it fails at once, never retries.
+
+        flask-sse's own client retries with back-off, which would keep a request waiting
+        seconds before answering 503.  The connection pool reconnects on its own when Redis
+        is back, so nothing needs resetting after an outage.
+        """
+        if self._quick_redis is None:
+            self._quick_redis = redis.Redis.from_url(self.redis_url, socket_connect_timeout=1, socket_timeout=2,
+                                                     retry=Retry(NoBackoff(), 0))
+        return self._quick_redis
+
+
+def lab() -> SseBlueprint:
+    return current_app.extensions["sse_blueprint"]
+
+
+def channel_from_request() -> str:
+    """``?channel=`` (flask-sse's own query parameter), checked; ``sse`` if absent."""
+    channel = request.args.get("channel") or DEFAULT_CHANNEL
+    if not CHANNEL_PATTERN.fullmatch(channel):
+        raise ApiError(400, "invalid channel",
+                       "a channel name is 1 to 64 letters, digits, '_', '.', ':' or '-'")
+    return channel
+
+
+def ensure_redis() -> None:
+    try:
+        lab().quick_redis().ping()
+    except redis.RedisError:
+        raise ApiError(503, REDIS_DOWN, "no answer from Redis; the lab keeps running and "
+                       "recovers when Redis is back") from None
+
+
+def _lab_stream(chunks, heartbeat: Heartbeat, channel: str):
+    """Pass flask-sse's stream through, with the heartbeat as a comment; end it quietly if
+    its Redis connection breaks.
+
+    A cleanly ended stream makes EventSource reconnect (after ``retry`` ms), and the next
+    connection gets a clear 503 while Redis is still down.  Closing this generator closes
+    flask-sse's (the ``finally``), which then unsubscribes.
+    """
+    heartbeat.add(channel)
+    try:
+        for chunk in chunks:
+            text = chunk.decode() if isinstance(chunk, bytes) else chunk
+            yield keep_alive() if text.startswith(HEARTBEAT_BLOCK_START) else chunk
+    except redis.RedisError:
+        log.warning("a stream lost its Redis connection; ending it so the client reconnects")
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+        heartbeat.discard(channel)
+
+
+# The lab's own routes, and two hooks around flask-sse's (its Blueprint is ``sse``).
+bp = Blueprint("sse_blueprint", __name__)
+
+
+@bp.before_app_request
+def refuse_streams_without_redis():
+    # Only the Blueprint's requests: flask-sse would otherwise start a 200 response and
+    # fail inside the generator, where no error handler can answer with JSON.
+    if request.blueprint == sse.name:
+        channel_from_request()
+        ensure_redis()
+
+
+@bp.after_app_request
+def end_stream_cleanly(response):
+    if request.blueprint == sse.name and response.is_streamed:
+        response.response = _lab_stream(response.response, lab().heartbeat, channel_from_request())
+        # A proxy that buffers or caches the stream would hold every event back.
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@bp.post("/send_notification")
+def send_notification():
+    message = read_notification()  # every 4xx is decided here, before publishing
+    channel = channel_from_request()
+    ensure_redis()
+    try:
+        # flask-sse's publish: JSON {"data": ..., "type": "notify"} on the Redis channel.
+        receivers = sse.publish({"message": message}, type="notify", channel=channel)
+    except redis.RedisError:
+        log.warning("publish failed: Redis at %s went away", lab().redis_url)
+        raise ApiError(503, REDIS_DOWN, "the notification was not sent; try again when Redis is back") from None
+    # receivers: how many streams (in every process) Redis handed the message to.
+    return jsonify(status="success", message="Notification sent", channel=channel, receivers=receivers)
+
+
+@bp.get("/stats")
+def stats():
+    channel = channel_from_request()
+    ensure_redis()
+    try:
+        counts = dict(lab().quick_redis().pubsub_numsub(channel))
+    except redis.RedisError:
+        raise ApiError(503, REDIS_DOWN, "cannot count subscribers") from None
+    # NUMSUB counts every subscriber Redis knows, so the number covers all server
+    # processes; it also counts flask-sse subscriptions whose reader has left and that
+    # linger until the next publish on the channel.
+    clients = int(counts.get(channel.encode(), counts.get(channel, 0)))
+    return jsonify(clients=clients, channel=channel)  # this process's stream capacity: GET /capacity
+
+
+# --------------------------------------------------------------------------- for readers of the lab
+
 def wait_for_subscribers(url: str, count: int, channel: str = DEFAULT_CHANNEL, timeout: float = 5.0) -> int:
     """Wait until Redis at ``url`` counts at least ``count`` subscribers on ``channel``.
 
@@ -257,3 +255,17 @@ def subscribers(client: redis.Redis, channel: str = DEFAULT_CHANNEL) -> int:
     """``PUBSUB NUMSUB channel`` as a number."""
     ((_name, count),) = client.pubsub_numsub(channel)
     return int(count)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = create_lab_app("sse_blueprint", config)
+    if not app.config.get("REDIS_URL") and not app.config.get("SSE_REDIS_URL"):
+        raise RuntimeError("lab sse_blueprint needs REDIS_URL in its config "
+                           "(`python -m labs run sse_blueprint` starts a private Redis for it)")
+    # flask-sse's ready-made route pack: its one view answers GET at the prefix itself.
+    app.register_blueprint(sse, url_prefix="/stream")
+    url = app.config.get("SSE_REDIS_URL") or app.config["REDIS_URL"]
+    app.extensions["sse_blueprint"] = SseBlueprint(
+        url, Heartbeat(url, float(app.config.get("KEEPALIVE_SECONDS", KEEPALIVE_SECONDS))))
+    app.register_blueprint(bp)
+    return app

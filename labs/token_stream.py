@@ -407,14 +407,6 @@ def tokens():
     return jsonify(tokens=planned[:state.fail_at] if model.fails() else planned, fails=model.fails())
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = create_lab_app("token_stream", config)
-    app.extensions["token_stream"] = TokenStream.from_config(app.config)
-    app.register_blueprint(bp)
-    setup_generations(app)
-    return app
-
-
 # --------------------------------------------------------------------------- resumable generations
 #
 # Disconnect is not stop.  POST /generate ties an answer to its connection; these routes
@@ -524,3 +516,11 @@ def setup_generations(app: Flask) -> None:
         return jsonify(ApiError(503, REDIS_DOWN, "no answer from Redis; try again when it is back").body()), 503
 
     app.register_error_handler(redis.RedisError, redis_down)
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = create_lab_app("token_stream", config)
+    app.extensions["token_stream"] = TokenStream.from_config(app.config)
+    app.register_blueprint(bp)
+    setup_generations(app)
+    return app

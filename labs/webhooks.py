@@ -26,11 +26,11 @@ events with the notifications, ``delivery`` events with every delivery's outcome
 How the module reads, top to bottom (the shape of Flask's tutorial app, "flaskr"):
 
 1. ``Webhooks``, everything the lab remembers between requests, in one object that
-   ``create_app`` keeps in ``app.extensions["webhooks"]``; and ``SeenIds``, the memory of
-   deliveries already handled;
-2. ``create_app``: a lab app, that object, and the blueprint ``bp``;
-3. the two receivers, then the small steps they share;
-4. the kit's common routes.
+   ``create_app`` keeps in ``app.extensions["webhooks"]`` and ``lab()`` finds; and ``SeenIds``,
+   the memory of deliveries already handled;
+2. the two receivers, routes of the blueprint ``bp``, then the small steps they share;
+3. the kit's common routes;
+4. ``create_app``: a lab app, that object, and the blueprint.
 
 The stream is the ``manual_sse`` lab's (:mod:`labs.core.broker` and :mod:`labs.core.sse_response`):
 ids on every event, a replay of what a reconnecting reader missed, keep-alives, slow
@@ -191,30 +191,16 @@ def check_secret(secret: str) -> None:
         raise ValueError("WEBHOOK_SECRET is empty after 'whsec_': the base64 part holds no key bytes")
 
 
-def get_state() -> Webhooks:
+def lab() -> Webhooks:
     """The state of the app handling this request."""
     return current_app.extensions["webhooks"]
-
-
-# --------------------------------------------------------------------------- app
-
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = create_lab_app("webhooks", config)
-    state = Webhooks.from_config(app.config)
-    if state.development_secret:
-        print("WARNING webhooks: WEBHOOK_SECRET is not set; using the public DEVELOPMENT secret "
-              f"{DEVELOPMENT_SECRET!r}. Anyone can sign deliveries with it: set WEBHOOK_SECRET "
-              "(config or environment) for anything but local practice.", file=sys.stderr, flush=True)
-    app.extensions["webhooks"] = state
-    app.register_blueprint(bp)
-    return app
 
 
 # --------------------------------------------------------------------------- GitHub
 
 @bp.post("/webhook/github")
 def github():
-    state = get_state()
+    state = lab()
     entry = log_entry("github", request.headers.get("X-GitHub-Delivery"), request.headers.get("X-GitHub-Event"))
     with rejections_logged(state, entry):
         # 1. Signature: authenticate the raw bytes before looking at anything they say.
@@ -276,7 +262,7 @@ def push_message(payload: dict) -> str:
 
 @bp.post("/webhook/standard")
 def standard():
-    state = get_state()
+    state = lab()
     entry = log_entry("standard", request.headers.get("webhook-id"), None)  # the type is known once parsed
     with rejections_logged(state, entry):
         # 1. Signature, then 2. timestamp window: only a delivery we really signed is called stale.
@@ -408,20 +394,20 @@ def _short(value: str | None, limit: int = 80) -> str | None:
 @bp.post("/send_notification")
 def send_notification():
     message = read_notification()  # validated (and token-checked) before anything is pushed
-    clients = get_state().push(message)
+    clients = lab().push(message)
     return jsonify(status="published", message=message, clients=clients)
 
 
 @bp.get("/stream")
 def stream():
-    state = get_state()
+    state = lab()
     return stream_response(state.broker, state.streams, keepalive_seconds=state.keepalive_seconds,
                            retry_ms=RETRY_MS)
 
 
 @bp.get("/deliveries")
 def deliveries():
-    state = get_state()
+    state = lab()
     with state.lock:
         recent = list(state.log)
     return jsonify(deliveries=recent)
@@ -429,9 +415,23 @@ def deliveries():
 
 @bp.get("/stats")
 def stats():
-    state = get_state()
+    state = lab()
     with state.lock:
         counted = dict(state.counts)
     return jsonify(clients=state.streams.count, notifications=counted.pop("notifications", 0),
                    deliveries={outcome: counted.get(outcome, 0) for outcome in OUTCOMES},
                    development_secret=state.development_secret, capacity=capacity())
+
+
+# --------------------------------------------------------------------------- app
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = create_lab_app("webhooks", config)
+    state = Webhooks.from_config(app.config)
+    if state.development_secret:
+        print("WARNING webhooks: WEBHOOK_SECRET is not set; using the public DEVELOPMENT secret "
+              f"{DEVELOPMENT_SECRET!r}. Anyone can sign deliveries with it: set WEBHOOK_SECRET "
+              "(config or environment) for anything but local practice.", file=sys.stderr, flush=True)
+    app.extensions["webhooks"] = state
+    app.register_blueprint(bp)
+    return app

@@ -22,29 +22,26 @@ Several processes (``python -m labs run websockets --workers 2``, or two lab pro
 given the same ``REDIS_URL``) share a Redis message queue, so an ``emit`` in one process
 reaches the clients connected to every process.
 
-How the module reads, top to bottom (the shape of Flask-SocketIO's examples):
+How the module reads, top to bottom (the shape of every lesson, and of Flask-SocketIO's examples):
 
 1. ``WebSockets``, everything the lab keeps, in one object that ``create_app`` puts in
-   ``app.extensions["websockets"]``;
-2. ``create_app``: a lab app, the ``SocketIO`` server, the chat namespace, the blueprint;
-3. the two HTTP routes (``bp``);
-4. ``Chat``, a class-based Socket.IO namespace: one ``on_<event>`` method per event a client
+   ``app.extensions["websockets"]``, and ``lab()``, which finds it;
+2. the two HTTP routes (``bp``);
+3. ``Chat``, a class-based Socket.IO namespace: one ``on_<event>`` method per event a client
    may send.  A method that finds something wrong raises ``ClientError``, and ``refuse``
    turns it into the sender's ``error`` event and a ``{"ok": false}`` acknowledgement, the
    way an ``ApiError`` raised in a Flask view becomes a 4xx JSON answer;
-5. plumbing you can skip on a first read: the client count shared through Redis, the async
-   mode, and two fixes for Werkzeug's development server.
+4. ``create_app``: a lab app, the ``SocketIO`` server, the chat namespace, the blueprint.
+
+The plumbing you can skip on a first read (the client count shared through Redis, the async
+mode, and two fixes for Werkzeug's development server) is in :mod:`labs.core.socketio_setup`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hmac
-import logging
 import os
-import re
-import socket
-import threading
 import uuid
 from typing import Any
 
@@ -53,6 +50,7 @@ from flask_socketio import Namespace, SocketIO, emit, join_room, leave_room, roo
 
 from labs.core.errors import ApiError
 from labs.core.notify import LONE_SURROGATE, is_unicode_text, read_notification
+from labs.core.socketio_setup import ClientCount, choose_async_mode, fit_for_werkzeug
 from labs.core.webapp import MAX_CONTENT_LENGTH, create_lab_app
 
 # No GUNICORN_WORKER_CLASS here: gunicorn's default gevent worker serves WebSockets (through
@@ -75,10 +73,6 @@ ROOM_PREFIX = "chat:"
 # The Redis channel the processes of one lab share (config SOCKETIO_CHANNEL); two labs on
 # one Redis with different channels do not hear each other.
 DEFAULT_CHANNEL = "labs-websockets"
-# Per-process client counts live under "<channel>:clients:<process>" (see ClientCount).
-COUNT_TTL_SECONDS = 30
-
-bp = Blueprint("websockets", __name__)
 
 
 class ClientError(ApiError):
@@ -107,58 +101,26 @@ class WebSockets:
     may_chat: set[str] = dataclasses.field(default_factory=set)  # session ids allowed to chat
 
 
-def get_state() -> WebSockets:
+def lab() -> WebSockets:
     """The state of the app handling this request or Socket.IO event."""
     return current_app.extensions["websockets"]
 
 
-# --------------------------------------------------------------------------- app
-
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    app = create_lab_app("websockets", config)
-    redis_url = app.config.get("REDIS_URL")
-    channel = app.config.get("SOCKETIO_CHANNEL", DEFAULT_CHANNEL)
-    socketio = SocketIO(
-        app,
-        async_mode=choose_async_mode(),
-        # Several processes share one Redis queue: emit() here reaches clients everywhere.
-        message_queue=redis_url or None,
-        channel=channel,
-        # WebSocket only (see the module doc): polling is refused with 400.  Config
-        # SOCKETIO_TRANSPORTS=["polling", "websocket"] allows Socket.IO's usual start, to show
-        # what it needs behind a load balancer (sticky sessions: notebook 13).
-        transports=list(app.config.get("SOCKETIO_TRANSPORTS", ["websocket"])),
-        # Same limit as HTTP bodies; a bigger frame closes the connection.  Messages between
-        # MAX_CHAT_BYTES and this get a polite `error` event instead.
-        max_http_buffer_size=MAX_CONTENT_LENGTH,
-        # cors_allowed_origins is left at its default (same origin only): a page on another
-        # site cannot open a socket here with the visitor's cookies.
-    )
-    socketio.on_namespace(Chat("/"))
-    socketio.on_error("/")(refuse)
-    state = WebSockets(socketio, ClientCount(redis_url, channel), message_queue=bool(redis_url),
-                       token=str(app.config.get("PUBLISH_TOKEN") or ""))
-    app.extensions["websockets"] = state
-    app.register_blueprint(bp)
-    app.wsgi_app = close_after_websocket(app.wsgi_app)  # wraps SocketIO's middleware
-    _quiet_werkzeug_leftovers()
-    if redis_url:
-        socketio.start_background_task(keep_count_alive, state)
-    return app
-
-
 # --------------------------------------------------------------------------- HTTP
+
+bp = Blueprint("websockets", __name__)
+
 
 @bp.post("/send_notification")
 def send_notification():
     message = read_notification()  # every check first: nothing is ever half-sent
-    get_state().socketio.emit("notify", {"message": message})
+    lab().socketio.emit("notify", {"message": message})
     return jsonify(status="sent", message=message)
 
 
 @bp.get("/stats")
 def stats():
-    state = get_state()
+    state = lab()
     return jsonify(clients=state.clients.total(), this_process=len(state.clients.local),
                    async_mode=state.socketio.async_mode, message_queue=state.message_queue,
                    pid=os.getpid())  # which process answered (several behind a load balancer)
@@ -185,7 +147,7 @@ class Chat(Namespace):
         return super().trigger_event("unknown_event", sid, event, *data)
 
     def on_connect(self, auth=None):
-        state = get_state()
+        state = lab()
         state.clients.add(request.sid)
         given = str(auth.get("token", "")) if isinstance(auth, dict) else ""
         if not state.token or hmac.compare_digest(given.encode(), state.token.encode()):
@@ -194,7 +156,7 @@ class Chat(Namespace):
     def on_disconnect(self, reason=None):
         # Nothing is kept for a client that left: unlike SSE's Last-Event-ID, a Socket.IO
         # client that reconnects gets only what is sent after it is back.
-        state = get_state()
+        state = lab()
         state.clients.discard(request.sid)
         state.may_chat.discard(request.sid)
 
@@ -216,7 +178,7 @@ class Chat(Namespace):
         name = _text(data, "name", max_chars=MAX_NAME_CHARS, default="anonymous")
         if room not in chat_rooms():
             raise ClientError("not in that room", f"join {room!r} before sending to it")
-        if request.sid not in get_state().may_chat:
+        if request.sid not in lab().may_chat:
             raise ClientError("chatting needs the instructor's token",
                               "classroom mode: connect with auth {\"token\": \"<token>\"}")
         message = {"id": uuid.uuid4().hex[:12], "room": room, "name": name, "text": text}
@@ -277,119 +239,34 @@ def _object(data: Any) -> dict:
     return data
 
 
-# --------------------------------------------------------------------------- plumbing
+# --------------------------------------------------------------------------- app
 
-class ClientCount:
-    """How many Socket.IO clients are connected: this process's, plus every other's via Redis.
-
-    Each process keeps its own count under a key of its own that expires unless refreshed
-    (``keep_count_alive``), so a process that dies without saying goodbye stops being
-    counted within ``COUNT_TTL_SECONDS``.
-    """
-
-    def __init__(self, redis_url: str | None, channel: str) -> None:
-        self.local: set[str] = set()
-        self._lock = threading.Lock()
-        self._redis = None
-        self._prefix = f"{channel}:clients:"
-        self._key = self._prefix + f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        if redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-
-    def add(self, sid: str) -> None:
-        with self._lock:
-            self.local.add(sid)
-        self.publish()
-
-    def discard(self, sid: str) -> None:
-        with self._lock:
-            self.local.discard(sid)
-        self.publish()
-
-    def publish(self) -> None:
-        if self._redis is not None:
-            try:
-                self._redis.set(self._key, len(self.local), ex=COUNT_TTL_SECONDS)
-            except Exception:  # the count is informational; never fail a connection over it
-                pass
-
-    def total(self) -> int:
-        if self._redis is None:
-            return len(self.local)
-        try:
-            keys = list(self._redis.scan_iter(match=self._prefix + "*", count=100))
-            values = self._redis.mget(keys) if keys else []
-            return sum(int(v) for v in values if v is not None)
-        except Exception:
-            return len(self.local)
-
-
-def keep_count_alive(state: WebSockets) -> None:
-    """A background task (with Redis): keep this process's count key from expiring."""
-    while True:
-        state.socketio.sleep(COUNT_TTL_SECONDS / 3)
-        state.clients.publish()
-
-
-def choose_async_mode() -> str:
-    """"gevent" inside gunicorn's gevent worker (the stdlib is patched), else "threading".
-
-    Flask-SocketIO would pick gevent whenever it is installed, but under Werkzeug's
-    threaded development server nothing runs gevent's loop, so greenlets would never
-    run: there the plain threading mode (with simple-websocket) is the right one.
-    """
-    try:
-        from gevent import monkey
-    except ImportError:
-        return "threading"
-    return "gevent" if monkey.is_module_patched("socket") else "threading"
-
-
-def close_after_websocket(wsgi_app):
-    """WSGI middleware: end the TCP connection once a WebSocket session on Werkzeug is over.
-
-    Under Werkzeug, engineio signals "this connection was a WebSocket, it is finished" by
-    raising ConnectionError.  Werkzeug then treats the socket as a keep-alive HTTP
-    connection and waits for another request line, while the client, having sent its
-    close frame, waits (3 s in websocket-client) for the connection to end.  Shutting
-    the socket down here ends both waits at once; what was already sent is still delivered.
-    """
-
-    def app(environ, start_response):
-        try:
-            return wsgi_app(environ, start_response)
-        except ConnectionError:
-            sock = environ.get("werkzeug.socket")
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-            raise
-
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = create_lab_app("websockets", config)
+    redis_url = app.config.get("REDIS_URL")
+    channel = app.config.get("SOCKETIO_CHANNEL", DEFAULT_CHANNEL)
+    socketio = SocketIO(
+        app,
+        async_mode=choose_async_mode(),
+        # Several processes share one Redis queue: emit() here reaches clients everywhere.
+        message_queue=redis_url or None,
+        channel=channel,
+        # WebSocket only (see the module doc): polling is refused with 400.  Config
+        # SOCKETIO_TRANSPORTS=["polling", "websocket"] allows Socket.IO's usual start, to show
+        # what it needs behind a load balancer (sticky sessions: notebook 13).
+        transports=list(app.config.get("SOCKETIO_TRANSPORTS", ["websocket"])),
+        # Same limit as HTTP bodies; a bigger frame closes the connection.  Messages between
+        # MAX_CHAT_BYTES and this get a polite `error` event instead.
+        max_http_buffer_size=MAX_CONTENT_LENGTH,
+        # cors_allowed_origins is left at its default (same origin only): a page on another
+        # site cannot open a socket here with the visitor's cookies.
+    )
+    socketio.on_namespace(Chat("/"))
+    socketio.on_error("/")(refuse)
+    state = WebSockets(socketio, ClientCount(redis_url, channel), message_queue=bool(redis_url),
+                       token=str(app.config.get("PUBLISH_TOKEN") or ""))
+    app.extensions["websockets"] = state
+    app.register_blueprint(bp)
+    fit_for_werkzeug(app)  # after SocketIO(app): it wraps SocketIO's middleware
+    state.clients.keep_alive(socketio)  # with Redis: keep this process's count from expiring
     return app
-
-
-class HideWebSocketLeftovers(logging.Filter):
-    """Drop the two 400 lines Werkzeug logs when a client's last WebSocket frame arrives late.
-
-    A client's close frame can reach the socket just after the WebSocket session ended;
-    Werkzeug then reads it as the start of a new HTTP request ("Bad request syntax
-    ('\\x88...')", then a "None /socket.io/... HTTP/0.9" 400).  The connection is already
-    over and nobody gets that answer: the lines would only alarm whoever watches the log.
-    """
-
-    FRAME_AS_REQUEST = re.compile(r"code 400, message Bad .*\('\\x8[0-9a-f]")
-    REQUEST_LINE = re.compile(r"None /socket\.io/\?\S* HTTP/0\.9")  # may be wrapped in colour codes
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not (self.FRAME_AS_REQUEST.search(message) or self.REQUEST_LINE.search(message))
-
-
-def _quiet_werkzeug_leftovers() -> None:
-    werkzeug_log = logging.getLogger("werkzeug")
-    if not any(isinstance(f, HideWebSocketLeftovers) for f in werkzeug_log.filters):
-        werkzeug_log.addFilter(HideWebSocketLeftovers())

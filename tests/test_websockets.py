@@ -315,7 +315,7 @@ def test_the_server_keeps_nothing_for_a_client_that_was_away(shared_lab, clients
 def test_werkzeug_log_hides_only_late_websocket_frames():
     import logging
 
-    from labs.websockets import HideWebSocketLeftovers
+    from labs.core.socketio_setup import HideWebSocketLeftovers
 
     def record(message, *args):
         return logging.LogRecord("werkzeug", logging.INFO, __file__, 1, message, args, None)

@@ -9,6 +9,7 @@
   stream's generator, WSGI and ASGI), ``stream_guard`` (the cap on streams) and ``dead_readers``
   (releasing readers that vanished), ``presence`` (a cluster's readers); for polling ``message_log``,
   ``request_counters`` and ``polling_routes``;
+- WebSockets: ``socketio_setup`` (Flask-SocketIO plumbing: client counts, async mode, Werkzeug fixes);
 - webhooks: ``signatures``; token streams: ``llm_formats`` (the vendors' wire formats) and
   ``generations`` (generations that outlive their reader).
 

@@ -2,6 +2,7 @@
 
 - :func:`install`: puts the lab's state (its :class:`~labs.core.message_log.MessageLog`
   and request counters) in ``app.extensions["polling"]`` and registers :data:`shared`;
+- :func:`lab`, the accessor both labs reach that state with (``lab().log``, ``lab().counters``);
 - :data:`shared`, a Blueprint with ``POST /send_notification`` (append to the log) and
   ``GET /stats`` (the counters, ``latest``, ``history``), and an ``X-Lab-Process``
   header on every answer (which worker process answered);
@@ -55,7 +56,7 @@ def install(app: Flask, counter_names: tuple[str, ...] = (),
     return state
 
 
-def polling_lab() -> PollingLab:
+def lab() -> PollingLab:
     """The current app's state (see :func:`install`)."""
     return current_app.extensions["polling"]
 
@@ -88,23 +89,23 @@ shared = Blueprint("polling_shared", __name__)
 
 @shared.post("/send_notification")
 def send_notification():
-    lab = polling_lab()
+    state = lab()
     message = read_notification()  # every check first: nothing is half-published
-    record = lab.log.append(message)
-    lab.counters.incr("published")
+    record = state.log.append(message)
+    state.counters.incr("published")
     return jsonify(status="published", id=record["id"])
 
 
 @shared.get("/stats")
 def stats():
-    lab = polling_lab()
-    numbers = lab.counters.snapshot(current_app.config.get("CLIENT_WINDOW", CLIENT_WINDOW))
-    for name in ("clients", "published", *lab.counter_names):
+    state = lab()
+    numbers = state.counters.snapshot(current_app.config.get("CLIENT_WINDOW", CLIENT_WINDOW))
+    for name in ("clients", "published", *state.counter_names):
         numbers.setdefault(name, 0)
-    numbers["latest"] = lab.log.latest()
-    numbers["history"] = lab.log.history
-    if lab.extra_stats is not None:
-        numbers.update(lab.extra_stats())
+    numbers["latest"] = state.log.latest()
+    numbers["history"] = state.log.history
+    if state.extra_stats is not None:
+        numbers.update(state.extra_stats())
     return jsonify(numbers)
 
 
