@@ -87,21 +87,26 @@ def test_rolling_takes_jitter_or_fixed_and_nothing_else():
             parse_retry(bad)
 
 
+def _page_counts_every_node(page, cli: ClusterCli) -> dict:
+    """The page: its own stream and the readers, on three nodes, all counted; its header says
+    which node and pid serve it (returned)."""
+    page.goto(cli.url + "/")
+    page.wait_for_function(f"document.getElementById('lab-clients').dataset.clients === '{READERS + 1}'",
+                           timeout=10_000)
+    assert page.text_content("#lab-clients") == f"{READERS + 1} connected (3 nodes)"
+    page.wait_for_function("document.getElementById('lab-served').dataset.node", timeout=5_000)
+    header = page.eval_on_selector("#lab-served", "node => ({...node.dataset, text: node.textContent})")
+    assert header["path"] == "nginx" and cli.pids()[header["node"]] == int(header["pid"])
+    assert f"stream on {header['node']} pid {header['pid']}" in header["text"]
+    return header
+
+
 @pytest.mark.browser
 def test_the_cluster_console_restarts_nodes_and_counts_every_node(page):
     cli = ClusterCli()
     try:
         with ReaderPool(cli.url, READERS, Reconnect("server"), seed=27) as pool:
-            # The page: its own stream and nine readers, on three nodes, all counted.
-            page.goto(cli.url + "/")
-            page.wait_for_function(f"document.getElementById('lab-clients').dataset.clients === '{READERS + 1}'",
-                                   timeout=10_000)
-            assert page.text_content("#lab-clients") == f"{READERS + 1} connected (3 nodes)"
-            page.wait_for_function("document.getElementById('lab-served').dataset.node", timeout=5_000)
-            header = page.eval_on_selector("#lab-served", "node => ({...node.dataset, text: node.textContent})")
-            assert header["path"] == "nginx" and cli.pids()[header["node"]] == int(header["pid"])
-            assert f"stream on {header['node']} pid {header['pid']}" in header["text"]
-
+            header = _page_counts_every_node(page, cli)
             acknowledged, stop = [], threading.Event()
 
             def publish() -> None:

@@ -86,3 +86,34 @@ def test_every_noqa_names_a_rule_ruff_knows():
                     if ruff("rule", code).returncode != 0:
                         foreign.append(f"{where} {code}")
     assert (foreign, blanket) == ([], [])
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(path: Path, source: str | None = None) -> list[str]:
+    """Every function (or method) in ``path`` longer than MAX_FUNCTION_LINES, from its ``def`` to its last line."""
+    import ast
+
+    source = path.read_text(encoding="utf-8") if source is None else source
+    found = []
+    for node in ast.walk(ast.parse(source, filename=str(path))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines = node.end_lineno - node.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.name} is {lines} lines")
+    return found
+
+
+def test_the_length_check_sees_a_long_function():
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES - 1))
+    path = ROOT / "labs" / "example.py"
+    assert long_functions(path, f"def fits():\n{body}\n") == []
+    method = "\n".join("    " + line for line in body.splitlines())
+    assert long_functions(path, f"class A:\n    async def long(self):\n{method}\n        y = 1\n") == [
+        f"labs/example.py:2: long is {MAX_FUNCTION_LINES + 1} lines"]
+
+
+def test_no_function_is_over_sixty_lines():
+    found = [offence for path in our_files() if path.suffix == ".py" for offence in long_functions(path)]
+    assert not found, f"split these (at most {MAX_FUNCTION_LINES} lines a function):\n" + "\n".join(found)
