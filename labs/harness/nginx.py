@@ -354,12 +354,13 @@ def _address_of(upstream) -> str:
 
 
 class NginxProxy(ManagedServer):
-    start_error = NginxStartError
     """One private nginx in front of ``upstream`` (a lab, another proxy, or a URL).
 
     After :meth:`start`: ``url`` (what clients open), ``config_text`` (the nginx.conf it
     runs), ``access_log`` (its path), ``log`` (nginx's error output), ``pid``, ``binary``.
     """
+
+    start_error = NginxStartError
 
     def __init__(self, upstream, settings: ProxySettings | None = None, *,
                  host: str = "127.0.0.1", port: int = 0) -> None:
