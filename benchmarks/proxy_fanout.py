@@ -21,7 +21,6 @@ during a pass goes in the row's note.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from urllib.parse import urlsplit
@@ -30,8 +29,9 @@ import psutil
 
 from benchmarks import _raise_file_limit
 from benchmarks.procstats import TreeSampler
-from benchmarks.report import aligned_table, machine, machine_line
+from benchmarks.report import DELIVERY_COLUMNS, aligned_table, machine, machine_line
 from benchmarks.runner import Result, drive, run_async, start_lab, stop_fast
+from benchmarks.sse_fanout import fanout_arguments
 from benchmarks.transports import TRANSPORTS
 from labs.harness.nginx import start_proxy
 
@@ -142,12 +142,7 @@ def measure(readers: int = 1000, messages: int = 50, rate: float = 10.0, rounds:
 COLUMNS = [  # (header, key, format)
     ("path", "path", "{}"),
     ("readers", "clients", "{:d}"),
-    ("delivered", "delivered", "{:d}"),
-    ("lost", "lost", "{:d}"),
-    ("dup", "duplicated", "{:d}"),
-    ("p50 ms", "p50_ms", "{:.1f}"),
-    ("p99 ms", "p99_ms", "{:.1f}"),
-    ("max ms", "max_ms", "{:.1f}"),
+    *DELIVERY_COLUMNS,
     ("lab CPU s", "lab_cpu_s", "{:.2f}"),
     ("nginx CPU s", "nginx_cpu_s", "{:.2f}"),
     ("lab peak MiB", "lab_peak_mib", "{:.1f}"),
@@ -162,15 +157,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.proxy_fanout", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--readers", type=int, default=1000, help="concurrent stream readers (1..5000)")
-    parser.add_argument("--messages", type=int, default=50, help="messages published per pass (default 50)")
-    parser.add_argument("--rate", type=float, default=10.0, help="messages per second (default 10)")
-    parser.add_argument("--rounds", type=int, default=1, help="direct + nginx passes, this many times (default 1)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if not 1 <= args.readers <= 5000 or args.messages < 1 or args.rate <= 0 or args.rounds < 1:
-        parser.error("--readers must be 1..5000, --messages >= 1, --rate > 0 and --rounds >= 1")
+    args = fanout_arguments("python -m benchmarks.proxy_fanout", __doc__, argv, rounds=True)
     info = machine()
     print(f"manual_sse fan-out, direct and through nginx, gunicorn + 1 gevent worker, on {cpu_model()}, "
           f"{machine_line(info)}", flush=True)

@@ -13,15 +13,20 @@ import psutil
 
 from benchmarks.runner import Result
 
-COLUMNS = [  # (header, Result field, format)
-    ("transport", "label", "{}"),
-    ("clients", "clients", "{:d}"),
+# What every benchmark says of a delivery: (header, Result field, format).
+DELIVERY_COLUMNS = [
     ("delivered", "delivered", "{:d}"),
     ("lost", "lost", "{:d}"),
     ("dup", "duplicated", "{:d}"),
     ("p50 ms", "p50_ms", "{:.1f}"),
     ("p99 ms", "p99_ms", "{:.1f}"),
     ("max ms", "max_ms", "{:.1f}"),
+]
+
+COLUMNS = [  # (header, Result field, format)
+    ("transport", "label", "{}"),
+    ("clients", "clients", "{:d}"),
+    *DELIVERY_COLUMNS,
     ("requests", "requests", "{:d}"),
     ("req/client/min", "requests_per_client_min", "{:.0f}"),
     ("bytes/msg", "bytes_per_msg", "{:.0f}"),

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from benchmarks import _raise_file_limit
 from benchmarks.procstats import TreeSampler
-from benchmarks.report import aligned_table, machine, machine_line
+from benchmarks.report import DELIVERY_COLUMNS, aligned_table, machine, machine_line
 from benchmarks.runner import Result, drive, run_async, start_lab, stop_fast
 from benchmarks.transports import TRANSPORTS
 
@@ -56,12 +56,7 @@ def measure(readers: int = 1000, messages: int = 50, rate: float = 10.0) -> dict
 COLUMNS = [  # (header, key, format)
     ("readers", "clients", "{:d}"),
     ("messages", "published", "{:d}"),
-    ("delivered", "delivered", "{:d}"),
-    ("lost", "lost", "{:d}"),
-    ("dup", "duplicated", "{:d}"),
-    ("p50 ms", "p50_ms", "{:.1f}"),
-    ("p99 ms", "p99_ms", "{:.1f}"),
-    ("max ms", "max_ms", "{:.1f}"),
+    *DELIVERY_COLUMNS,
     ("server CPU s", "cpu_s", "{:.2f}"),
     ("idle MiB", "idle_mib", "{:.1f}"),
     ("peak MiB", "peak_mib", "{:.1f}"),
@@ -75,15 +70,27 @@ def table(rows: list[dict]) -> str:
     return aligned_table(COLUMNS, rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sse_fanout", description=__doc__,
+def fanout_arguments(prog: str, description: str, argv: list[str] | None, *,
+                     rounds: bool = False) -> argparse.Namespace:
+    """The fan-out benchmarks' options, checked: --readers, --messages, --rate, and with ``rounds``
+    --rounds (:mod:`benchmarks.proxy_fanout`'s passes)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--readers", type=int, default=1000, help="concurrent stream readers (1..5000)")
-    parser.add_argument("--messages", type=int, default=50, help="messages published (default 50)")
+    parser.add_argument("--messages", type=int, default=50,
+                        help=f"messages published{' per pass' if rounds else ''} (default 50)")
     parser.add_argument("--rate", type=float, default=10.0, help="messages per second (default 10)")
+    if rounds:
+        parser.add_argument("--rounds", type=int, default=1, help="direct + nginx passes, this many times (default 1)")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if not 1 <= args.readers <= 5000 or args.messages < 1 or args.rate <= 0:
-        parser.error("--readers must be 1..5000, --messages >= 1 and --rate > 0")
+    if not 1 <= args.readers <= 5000 or args.messages < 1 or args.rate <= 0 or getattr(args, "rounds", 1) < 1:
+        limits = ["--readers must be 1..5000", "--messages >= 1", "--rate > 0"] + (["--rounds >= 1"] if rounds else [])
+        parser.error(", ".join(limits[:-1]) + " and " + limits[-1])
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = fanout_arguments("python -m benchmarks.sse_fanout", __doc__, argv)
     print(f"manual_sse fan-out, gunicorn + 1 gevent worker, on {machine_line(machine())}", flush=True)
     started = time.monotonic()
     row = measure(args.readers, args.messages, args.rate)

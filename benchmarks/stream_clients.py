@@ -47,6 +47,24 @@ class StreamClient(Client):
     def progress(self) -> tuple[int, int]:
         return self.seen[0], self.seen[1]
 
+    async def run(self, stop: asyncio.Event) -> None:
+        """One connection after another until ``stop``: when one ends, the next opens after a pause,
+        as the transport's browser client would reconnect (at most ``MAX_RECONNECTS`` times)."""
+        for attempt in range(MAX_RECONNECTS + 1):
+            if stop.is_set():
+                return
+            if attempt:
+                self.reconnects += 1
+                await asyncio.sleep(ERROR_PAUSE)
+            try:
+                await self._session()
+            except (OSError, HttpError, ValueError) as exc:
+                self.failed(str(exc)[:40] if isinstance(exc, HttpError) else type(exc).__name__)
+
+    async def _session(self) -> None:
+        """One connection, read until it closes."""
+        raise NotImplementedError
+
 
 class SSEClient(StreamClient):
     """``GET /stream`` read as EventSource would: ``notify`` events go to the tally.
@@ -62,26 +80,16 @@ class SSEClient(StreamClient):
         self.last_event_id: str | None = None
         self._parsed: set[int] = set()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        for attempt in range(MAX_RECONNECTS + 1):
-            if stop.is_set():
-                return
-            if attempt:
-                self.reconnects += 1
-                await asyncio.sleep(ERROR_PAUSE)
-            try:
-                recorder = await open_recorder(self.host, self.port, self._count)
-            except OSError as exc:
-                self.failed(type(exc).__name__)
-                continue
-            self._conns.append(recorder)
-            headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-            if self.last_event_id:
-                headers["Last-Event-ID"] = self.last_event_id
-            recorder.send(request_bytes("GET", self.path, f"{self.host}:{self.port}", headers))
-            self.requests += 1
-            await recorder.closed  # the server ended the stream: reconnect as EventSource does
-            self._parse(len(self._conns) - 1)
+    async def _session(self) -> None:
+        recorder = await open_recorder(self.host, self.port, self._count)
+        self._conns.append(recorder)
+        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
+        if self.last_event_id:  # resume as EventSource does
+            headers["Last-Event-ID"] = self.last_event_id
+        recorder.send(request_bytes("GET", self.path, f"{self.host}:{self.port}", headers))
+        self.requests += 1
+        await recorder.closed  # the server ended the stream
+        self._parse(len(self._conns) - 1)
 
     def _parse(self, index: int) -> None:
         if index in self._parsed:
@@ -181,18 +189,6 @@ class SocketIOClient(StreamClient):
     def __init__(self, host, port, tally) -> None:
         super().__init__(host, port, tally)
         self.events: list[tuple[float, str]] = []
-
-    async def run(self, stop: asyncio.Event) -> None:
-        for attempt in range(MAX_RECONNECTS + 1):
-            if stop.is_set():
-                return
-            if attempt:
-                self.reconnects += 1
-                await asyncio.sleep(ERROR_PAUSE)
-            try:
-                await self._session()
-            except (OSError, HttpError, ValueError) as exc:
-                self.failed(str(exc)[:40] if isinstance(exc, HttpError) else type(exc).__name__)
 
     async def _session(self) -> None:
         parser, frames = ResponseParser(no_body=True), FrameReader()

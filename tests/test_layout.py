@@ -159,7 +159,7 @@ def wrong_arrows(path: Path, source: str | None = None) -> list[str]:
 
 def test_the_arrow_check_sees_each_kind_of_wrong_arrow():
     core, harness, exercise, lesson = (LABS_DIR / "core" / "sse.py", LABS_DIR / "harness" / "launcher.py",
-                                       LABS_DIR / "exercises" / "nb04.py", LABS_DIR / "polling.py")
+                                       LABS_DIR / "exercises" / "nb05.py", LABS_DIR / "polling.py")
     assert wrong_arrows(core, "from labs.harness.launcher import start_lab\nimport labs.core.errors\n") == [
         "labs/core/sse.py:1: the core imports labs.harness.launcher (harness)"]
     assert wrong_arrows(core, "from labs import exercises\n") == [
@@ -170,7 +170,7 @@ def test_the_arrow_check_sees_each_kind_of_wrong_arrow():
         "labs/harness/launcher.py:2: the harness imports labs.manual_sse (lesson)"]
     assert wrong_arrows(exercise, "import importlib\nimportlib.import_module('labs.polling')\n"
                                   "from labs.harness import nginx\n") == [
-        "labs/exercises/nb04.py:2: the exercises imports labs.polling (lesson)"]
+        "labs/exercises/nb05.py:2: the exercises imports labs.polling (lesson)"]
     assert wrong_arrows(lesson, "from labs.harness.client import EventStream\nfrom labs.core.webapp import x\n"
                                 "from labs.exercises import check\n") == [
         "labs/polling.py:1: the lesson imports labs.harness.client (harness)",

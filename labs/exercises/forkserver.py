@@ -170,7 +170,7 @@ class Forked:
 # ------------------------------------------------------------------ the server
 
 def _preload() -> None:
-    for path in sorted(Path(__file__).parent.glob("nb[0-9][0-9].py")):
+    for path in sorted(Path(__file__).parent.glob("nb[0-9][0-9]*")):
         import_module(f"labs.exercises.{path.stem}")
     for name in PRELOAD:
         try:

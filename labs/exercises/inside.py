@@ -23,7 +23,7 @@ namespace: dict[str, Any] = {}  # the answer's cell's names (set by the host whe
 SHAREABLE = {
     "queue.Queue", "queue.SimpleQueue", "threading.Lock", "threading.RLock", "threading.Event",
     "threading.Condition", "labs.harness.client.Event",
-    "labs.exercises.nb04._GuardedSet", "labs.exercises.nb06.Box",
+    "labs.exercises.nb04.fan_out.GuardedSet", "labs.exercises.nb06.Box",
 }
 
 

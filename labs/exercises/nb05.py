@@ -8,7 +8,7 @@ import math
 import random
 from typing import Any
 
-from labs.exercises import Answer, exercise
+from labs.exercises import Answer, exercise, expect
 from labs.exercises.support import lab_in_thread, random_text
 
 # ------------------------------------------------------------------ 5.1
@@ -79,11 +79,6 @@ def _simulate(interval: float, rate: float, polls: int, rng: random.Random) -> t
     return sum(delays) / len(delays), 1 - len(busy) / polls
 
 
-def _number(value: Any, call: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AssertionError(f"{call} should return a number; it returned {value!r}")
-    return float(value)
-
 
 @exercise("5.2", hints=[
     "A message lands at a random moment between two polls. How long does it wait, at least and at most?",
@@ -100,15 +95,15 @@ def check_5_2(answer: Answer) -> None:
         interval = round(rng.uniform(0.3, 12.0), 2)
         rate = round(rng.uniform(0.3, 3.0) / interval, 3)  # about 0.3 to 3 messages per interval
         measured_delay, measured_empty = _simulate(interval, rate, 20_000, rng)
-        predicted = _number(mean_delay(interval), f"mean_delay({interval})")
+        predicted = expect.number(mean_delay(interval), f"mean_delay({interval})")
         assert abs(predicted - measured_delay) <= 0.03 * interval, (
             f"polling every {interval} s, a simulation measured a mean delay of {measured_delay:.3f} s; "
             f"you predict {predicted:.3f} s")
-        share = _number(empty_share(interval, rate), f"empty_share({interval}, {rate})")
+        share = expect.number(empty_share(interval, rate), f"empty_share({interval}, {rate})")
         assert abs(share - measured_empty) <= 0.02, (
             f"polling every {interval} s with {rate} messages per second, a simulation found "
             f"{measured_empty:.1%} of the polls empty; you predict {share:.1%}")
-    share = _number(empty_share(2.0, 0.0), "empty_share(2.0, 0.0)")
+    share = expect.number(empty_share(2.0, 0.0), "empty_share(2.0, 0.0)")
     assert math.isclose(share, 1.0), f"with no messages at all every poll is empty (1.0); you predict {share!r}"
 
 

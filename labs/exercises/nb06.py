@@ -6,8 +6,10 @@ import random
 import threading
 import time
 
-from labs.exercises import Answer, exercise
+from labs.exercises import Answer, exercise, expect
 from labs.exercises.support import lab_in_thread, random_text, run_with_limit, start_in_thread
+
+_PER_HOUR = "a number of requests"  # what requests_per_hour returns
 
 
 class Box:
@@ -128,11 +130,6 @@ def check_6_2(answer: Answer) -> None:
         assert cursor == ids[-1], f"return the last answer's cursor, {ids[-1]}; you returned {cursor!r}"
 
 
-def _count(value, call: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise AssertionError(f"{call} should return a number of requests; it returned {value!r}")
-    return float(value)
-
 
 @exercise("6.3", hints=[
     "Treat the two cases apart: with `interval`, the client asks on a timer; with `timeout`, the server "
@@ -149,9 +146,11 @@ def check_6_3(answer: Answer) -> None:
         messages = rng.randint(0, 400)
         interval = rng.choice([0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60])
         call = f"requests_per_hour({messages}, interval={interval})"
-        got, expected = _count(requests_per_hour(messages, interval=interval), call), 3600 / interval
+        got = expect.number(requests_per_hour(messages, interval=interval), call, _PER_HOUR)
+        expected = 3600 / interval
         assert abs(got - expected) <= 1, f"{call} should be about {expected:g}; you returned {got:g}"
         timeout = rng.choice([10, 20, 25, 30, 45, 55])
         call = f"requests_per_hour({messages}, timeout={timeout})"
-        got, expected = _count(requests_per_hour(messages, timeout=timeout), call), 3600 / timeout + messages
+        got = expect.number(requests_per_hour(messages, timeout=timeout), call, _PER_HOUR)
+        expected = 3600 / timeout + messages
         assert abs(got - expected) <= 1, f"{call} should be about {expected:g}; you returned {got:g}"

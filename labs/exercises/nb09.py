@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import random
 
-from labs.exercises import Answer, exercise
-
-
-def _whole_number(value, call: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise AssertionError(f"{call} should return a whole number (an int); it returned {value!r}")
-    return value
+from labs.exercises import Answer, exercise, expect
 
 
 @exercise("9.1", hints=[
@@ -27,7 +21,7 @@ def check_9_1(answer: Answer) -> None:
         interval = rng.choice([0.25, 0.5, 1, 2, 4, 5, 10, 15, 30])  # exact in binary floating point
         duration = interval * rng.randint(1, 240)
         call = f"polling_requests({clients}, {interval}, {duration:g})"
-        got = _whole_number(polling_requests(clients, interval, duration), call)
+        got = expect.whole_number(polling_requests(clients, interval, duration), call)
         expected = clients * round(duration / interval)
         assert got == expected, f"{call} should be {expected}; you returned {got}"
 
@@ -46,7 +40,7 @@ def check_9_2(answer: Answer) -> None:
         got = long_polling_requests(clients, messages)
         if isinstance(got, float) and got.is_integer():
             got = int(got)
-        got = _whole_number(got, call)
+        got = expect.whole_number(got, call)
         assert got == clients * messages, f"{call} should be {clients * messages}; you returned {got}"
 
 

@@ -10,23 +10,14 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from typing import Any
 
-from labs.exercises import Answer, exercise
+from labs.exercises import Answer, exercise, expect
 
 DRAWS = 4000
+_MILLISECONDS = "a whole number of milliseconds (an int)"  # what retry_for_reader returns
+_SECONDS = "a number of seconds"  # what backoff_delay returns
 
 
-def _whole(value: Any, call: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise AssertionError(f"{call} should return a whole number of milliseconds (an int); it returned {value!r}")
-    return value
-
-
-def _seconds(value: Any, call: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise AssertionError(f"{call} should return a number of seconds; it returned {value!r}")
-    return float(value)
 
 
 def _uniform_shape(draws: list[float], low: float, high: float, call: str) -> None:
@@ -75,7 +66,7 @@ def check_13_1(answer: Answer) -> None:
         low = rng.randint(100, 4000)
         high = low + rng.randint(500, 9000)
         call = f"retry_for_reader({low}, {high})"
-        draws = [_whole(retry_for_reader(low, high), call) for _ in range(DRAWS)]
+        draws = [expect.whole_number(retry_for_reader(low, high), call, _MILLISECONDS) for _ in range(DRAWS)]
         outside = [value for value in draws if not low <= value <= high]
         assert not outside, f"{call} returned {outside[0]}, outside [{low}, {high}]"
         assert len(set(draws)) > 1, (
@@ -87,7 +78,7 @@ def check_13_1(answer: Answer) -> None:
     call = f"retry_for_reader({low}, {high})"
     counts = {value: 0 for value in range(low, high + 1)}
     for _ in range(DRAWS // 2):
-        value = _whole(retry_for_reader(low, high), call)
+        value = expect.whole_number(retry_for_reader(low, high), call, _MILLISECONDS)
         assert value in counts, f"{call} returned {value}, outside [{low}, {high}]"
         counts[value] += 1
     expected = DRAWS // 2 / len(counts)
@@ -95,7 +86,8 @@ def check_13_1(answer: Answer) -> None:
         f"{DRAWS // 2} calls of {call} gave {counts}: each of the {len(counts)} values, both ends included, "
         "should come up about equally often")
     fixed = rng.randint(500, 5000)
-    got = {_whole(retry_for_reader(fixed, fixed), f"retry_for_reader({fixed}, {fixed})") for _ in range(50)}
+    call = f"retry_for_reader({fixed}, {fixed})"
+    got = {expect.whole_number(retry_for_reader(fixed, fixed), call, _MILLISECONDS) for _ in range(50)}
     assert got == {fixed}, f"retry_for_reader({fixed}, {fixed}) should always be {fixed}; it returned {sorted(got)[:5]}"
 
 
@@ -115,7 +107,8 @@ def check_13_2(answer: Answer) -> None:
     for failures in [0, 1, 2, rng.randint(3, 5), rng.randint(12, 20)]:
         ceiling = min(cap, base * 2 ** failures)
         call = f"backoff_delay({failures}, {base}, {cap})"
-        draws = [_seconds(backoff_delay(failures, base, cap), call) for _ in range(DRAWS // 2)]
+        draws = [expect.number(backoff_delay(failures, base, cap), call, _SECONDS, finite=True)
+                 for _ in range(DRAWS // 2)]
         wrong = [value for value in draws if not 0 <= value <= ceiling * (1 + 1e-9)]
         assert not wrong, (f"{call} returned {wrong[0]:g}; after {failures} failures the wait is between 0 and "
                            f"min(cap_s, base_s × 2^{failures}) = {ceiling:g} s")
@@ -126,7 +119,7 @@ def check_13_2(answer: Answer) -> None:
     for failures in (64, 2000):  # a long outage: the cap, and no OverflowError
         call = f"backoff_delay({failures}, {base}, {cap})"
         try:
-            draws = [_seconds(backoff_delay(failures, base, cap), call) for _ in range(200)]
+            draws = [expect.number(backoff_delay(failures, base, cap), call, _SECONDS, finite=True) for _ in range(200)]
         except OverflowError:
             raise AssertionError(f"{call} raised OverflowError: 2 ** {failures} is too big for a float; "
                                  "compare with the cap before multiplying") from None

@@ -14,8 +14,10 @@ import random
 from typing import Any
 
 from labs.core.sse import EventStreamDecoder
-from labs.exercises import Answer, exercise
+from labs.exercises import Answer, exercise, expect
 from labs.exercises.support import random_text
+
+_READERS = "a whole number of readers (an int)"  # what readers_per_core returns
 
 # ------------------------------------------------------------------ 16.1
 
@@ -101,11 +103,6 @@ def check_16_1(answer: Answer) -> None:
 # ------------------------------------------------------------------ 16.2
 
 
-def _number(value: Any, call: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise AssertionError(f"{call} should return a whole number of readers (an int); it returned {value!r}")
-    return value
-
 
 @exercise("16.2", hints=[
     "Work out one figure first: how many event deliveries (one message to one reader) did the stack make per CPU "
@@ -126,7 +123,7 @@ def check_16_2(answer: Answer) -> None:
     rng.shuffle(cases)
     for cpu_s, messages, readers, rate, headroom in cases:
         call = f"readers_per_core({cpu_s}, {messages}, {readers}, {rate}, {headroom})"
-        got = _number(readers_per_core(cpu_s, messages, readers, rate, headroom), call)
+        got = expect.whole_number(readers_per_core(cpu_s, messages, readers, rate, headroom), call, _READERS)
         exact = headroom * messages * readers / (cpu_s * rate)
         if got in (math.floor(exact * (1 - 1e-9)), math.floor(exact * (1 + 1e-9))):
             continue

@@ -21,6 +21,11 @@ def random_text(rng: random.Random | None = None) -> str:
     return f"{rng.choice(_WORDS)} {rng.randint(1, 9999)} <b>{rng.choice(_WORDS)}</b> {secrets.token_hex(2)}"
 
 
+def random_lines(rng: random.Random | None = None) -> str:
+    """A message of two lines, the second one looking like an SSE field: a newline must not break framing."""
+    return f"{random_text(rng)}\ndata: a second line {secrets.token_hex(2)}"
+
+
 class _Outcome:
     def __init__(self) -> None:
         self.done = threading.Event()

@@ -51,6 +51,8 @@ class LabClient:
 
 
 class LabServer(ManagedServer, LabClient):
+    start_error = LabStartError
+
     def __init__(self, name: str, *, config: dict[str, Any] | None = None, workers: int | None = None,
                  redis: bool = False, host: str = "127.0.0.1", extra_args: list[str] | None = None) -> None:
         self.lab = get_lab(name)
@@ -81,25 +83,13 @@ class LabServer(ManagedServer, LabClient):
         return argv + self.extra_args
 
     def start(self, timeout: float = 30.0) -> LabServer:
-        self.process = ManagedProcess(python_argv(*self.argv()), on_line=self._on_line)
-        try:
-            if not wait_until(lambda: self._ready.is_set() or not self.process.alive(), timeout) \
-                    or not self._ready.is_set():
-                raise LabStartError(self._failure("did not report its address"))
-            if not wait_until(self._healthy, timeout, interval=0.05):
-                raise LabStartError(self._failure(f"did not answer {self.url}/health"))
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self._start_then_wait(lambda: self._launch(timeout), timeout)
 
-    def _healthy(self) -> bool:
-        if not self.process.alive():
-            raise LabStartError(self._failure("exited"))
-        try:
-            return requests.get(self.url + "/health", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
+    def _launch(self, timeout: float) -> None:
+        self.process = ManagedProcess(python_argv(*self.argv()), on_line=self._on_line)
+        if not wait_until(lambda: self._ready.is_set() or not self.process.alive(), timeout) \
+                or not self._ready.is_set():
+            raise LabStartError(self._failure("did not report its address"))
 
     def _failure(self, what: str) -> str:
         return f"lab {self.name!r} {what}; its output:\n{self.log}"

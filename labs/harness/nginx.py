@@ -45,9 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import requests
-
-from labs.harness.processes import ManagedProcess, ManagedServer, python_argv, wait_until
+from labs.harness.processes import ManagedProcess, ManagedServer, python_argv
 
 
 class NginxUnavailable(RuntimeError):
@@ -362,6 +360,8 @@ class NginxProxy(ManagedServer):
     runs), ``access_log`` (its path), ``log`` (nginx's error output), ``pid``, ``binary``.
     """
 
+    start_error = NginxStartError
+
     def __init__(self, upstream, settings: ProxySettings | None = None, *,
                  host: str = "127.0.0.1", port: int = 0) -> None:
         # One lab, or a list of them (a cluster's nodes: several lines in the upstream block).
@@ -392,14 +392,7 @@ class NginxProxy(ManagedServer):
             # Started as root, nginx runs its worker as an unprivileged user (nobody), which
             # must reach its temporary directories in here (nginx gives them to it).
             os.chmod(self._dir.name, 0o711)
-        try:
-            self._launch()
-            if not wait_until(self._answers, timeout, interval=0.05):
-                raise NginxStartError(self._failure(f"did not answer on {self.url}"))
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        return self._start_then_wait(self._launch, timeout)
 
     def _launch(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -435,15 +428,12 @@ class NginxProxy(ManagedServer):
         self.ca_file = authority.ca_file
         return authority.issue(self.directory)
 
-    def _answers(self) -> bool:
-        if not self.process.alive():
-            raise NginxStartError(self._failure("exited"))
-        try:
-            response = requests.get(self.url + "/health", timeout=1,
-                                    verify=str(self.ca_file) if self.ca_file else True)
-        except requests.RequestException:
-            return False
-        return response.headers.get("Server", "").startswith("nginx")
+    @property
+    def _verify(self) -> bool | str:
+        return str(self.ca_file) if self.ca_file else True
+
+    def _healthy(self, response) -> bool:
+        return response.headers.get("Server", "").startswith("nginx")  # nginx itself, not the lab behind it
 
     def _failure(self, what: str) -> str:
         return (f"nginx ({self.binary}) {what}; its output:\n{self.log}\n"

@@ -104,9 +104,44 @@ class ManagedServer:
 
     process: ManagedProcess | None
     url: str | None
+    start_error: type[Exception] = RuntimeError  # what start() raises, with _failure()'s message
 
     def start(self, timeout: float) -> Self:
         raise NotImplementedError
+
+    def _start_then_wait(self, launch: Callable[[], None], timeout: float) -> Self:
+        """``launch()`` (which sets ``process`` and ``url``), then wait up to ``timeout`` s until
+        ``GET /health`` answers as :meth:`_healthy` wants; whatever goes wrong (Ctrl-C too)
+        stops what was started."""
+        try:
+            launch()
+            if not wait_until(self._answers_health, timeout, interval=0.05):
+                raise self.start_error(self._failure(f"did not answer {self.url}/health"))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _answers_health(self) -> bool:
+        import requests
+
+        if not self.process.alive():
+            raise self.start_error(self._failure("exited"))
+        try:
+            response = requests.get(self.url + "/health", timeout=1, verify=self._verify)
+        except requests.RequestException:
+            return False
+        return self._healthy(response)
+
+    _verify: bool | str = True  # what requests checks a TLS certificate against
+
+    def _healthy(self, response) -> bool:
+        """Whether ``response`` (to ``GET /health``) says the server is up."""
+        return response.status_code == 200
+
+    def _failure(self, what: str) -> str:
+        """The message of a start that went wrong (``what``), with the server's output."""
+        return f"{self!r} {what}; its output:\n{self.log}"
 
     @property
     def pid(self) -> int | None:
