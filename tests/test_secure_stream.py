@@ -30,7 +30,8 @@ import requests
 from labs import EventStream, start_proxy
 from labs.harness.launcher import LabServer
 from labs.harness.processes import wait_until
-from labs.secure_stream import SESSION_COOKIE, create_app, serve_elsewhere
+from labs.harness.second_origin import serve_elsewhere
+from labs.secure_stream import SESSION_COOKIE, create_app
 
 LAB_NAME = "secure_stream"
 ALICE = {"user": "alice", "password": "wonderland"}
