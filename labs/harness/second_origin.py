@@ -71,10 +71,10 @@ def run(api: str, *, host: str = "127.0.0.1", port: int = 8001) -> int:
         server = ThreadingHTTPServer((host, port), ElsewhereHandler)
     except OSError as exc:
         raise SystemExit(f"second-origin: cannot listen on {host}:{port}: {exc.strerror}") from None
-    with serve_in_thread(server) as origin:
+    # Ctrl-C is welcome from the moment the first line is out, so it is caught before that.
+    with serve_in_thread(server) as origin, contextlib.suppress(KeyboardInterrupt):
         print(f"second origin: serving on {origin}\nopen {origin}/?api={api.rstrip('/')}\n"
               f"(the lab must allow this origin: python -m labs run {LAB} "
               f"--config 'ALLOWED_ORIGINS={json.dumps([origin])}'; Ctrl-C stops)", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
+        threading.Event().wait()
     return 0
