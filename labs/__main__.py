@@ -6,6 +6,9 @@
                               help into it: stop/kill/start/restart a node, rolling restarts
     decode [--url URL]        show what a browser's EventSource would dispatch
     send-webhook [options]    sign and send a webhook delivery (see labs.harness.webhook_sender)
+    second-origin --api URL [--port 8001]
+                              serve secure_stream's page from another origin, for CORS (notebook 12;
+                              see labs.harness.second_origin)
     grade [options] PATH...   grade submitted notebooks (see labs.exercises.grading)
     grade-class (--repos FILE | --submissions DIR) [options]
                               grade a whole class with this kit's checks (labs.exercises.class_grading)
@@ -181,6 +184,12 @@ def _decode_url(args: argparse.Namespace, decoder, emit) -> int:
     return 0
 
 
+def cmd_second_origin(args: argparse.Namespace) -> int:
+    from labs.harness.second_origin import run
+
+    return run(args.api, host=args.host, port=args.port)
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
     from labs.exercises.grading import main
 
@@ -230,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     decode.add_argument("--last-event-id", default=None, help="send this Last-Event-ID header")
     decode.add_argument("--timeout", type=float, default=None, help="stop after this many quiet seconds")
     decode.set_defaults(func=cmd_decode)
+
+    elsewhere = commands.add_parser("second-origin", help="serve secure_stream's page from another origin (CORS)")
+    elsewhere.add_argument("--api", required=True, help="the lab's URL, e.g. http://127.0.0.1:5000")
+    elsewhere.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    elsewhere.add_argument("--port", type=int, default=8001, help="port (default 8001; 0 picks a free one)")
+    elsewhere.set_defaults(func=cmd_second_origin)
 
     _add_grading(commands)
 

@@ -26,6 +26,11 @@ origin only with ``withCredentials``.  Three ways that work, each with its weakn
 
 **Per-user channels**: the stream's user is whoever authenticated, never a parameter; a
 ``?user=`` naming someone else is a 403.  ``POST /send`` delivers to one user's streams.
+Each user has a channel of their own: a broker of the lesson core (:mod:`labs.core.broker`,
+streamed by :mod:`labs.core.sse_response`, as in ``manual_sse``), so every stream of that
+user, and only those, gets the message, each through its own bounded queue.  A stream that
+falls ``QUEUE_SIZE`` messages behind is cut off rather than holding up the sender, and a
+reconnecting ``EventSource`` gets what it missed from that user's channel (``Last-Event-ID``).
 
 **CORS** (``ALLOWED_ORIGINS``: a list of exact origins such as
 ``["http://127.0.0.1:8001"]``, or ``"*"``, the mistake): for an allowed origin the lab
@@ -42,38 +47,36 @@ as SHA-256 digests (a copy of the server's memory lets nobody in), and compared 
 time (``hmac.compare_digest``; see :class:`SecretStore`); passwords too.  Every 401 and 403
 is JSON.
 
-The second origin: :func:`serve_elsewhere` serves ``static/secure_stream/elsewhere.html``
-from another port (``python -m labs.secure_stream --api URL --port 8001``).
+The second origin, another port serving ``static/secure_stream/elsewhere.html``, is the
+harness's (:mod:`labs.harness.second_origin`; ``python -m labs second-origin --api URL --port 8001``).
 
 Config: ``USERS`` ({"alice": "wonderland", "bob": "builder"}), ``ALLOWED_ORIGINS`` ([]),
 ``TICKET_SECONDS`` (30), ``SESSION_SECONDS`` (3600), ``TOKEN_SECONDS`` (3600),
 ``TOKEN_IN_URL`` (False), ``KEEPALIVE_SECONDS`` (15), ``STREAM_SECONDS`` (3600: then the stream
-ends and the client reconnects), ``RETRY_MS`` (2000), ``QUEUE_SIZE`` (100).
+ends and the client reconnects), ``RETRY_MS`` (2000), ``QUEUE_SIZE`` (100), ``HISTORY`` (100: messages
+each user's channel keeps for a reconnecting stream).
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import dataclasses
 import hashlib
 import hmac
-import json
-import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
+from labs.core.broker import Broker, MemoryBroker
 from labs.core.errors import ApiError
 from labs.core.notify import read_json_object, read_message
-from labs.core.sse import encode_event, encode_json_event, keep_alive
+from labs.core.sse import encode_event, encode_json_event
+from labs.core.sse_response import StreamCounter, stream_response
 from labs.core.stream_guard import capacity
-from labs.core.webapp import STATIC_DIR, create_lab_app
+from labs.core.webapp import create_lab_app
 
 USERS = {"alice": "wonderland", "bob": "builder"}  # demo accounts: name -> password
 SESSION_COOKIE = "stream_session"
@@ -83,7 +86,8 @@ TICKET_SECONDS = 30          # a ticket lives seconds, and only for one stream
 KEEPALIVE_SECONDS = 15.0
 STREAM_SECONDS = 3600.0      # a stream ends after this long and the client reconnects (deploys, rebalancing)
 RETRY_MS = 2000
-QUEUE_SIZE = 100
+QUEUE_SIZE = 100            # messages a stream may fall behind before it is cut off
+HISTORY = 100               # messages each user's channel keeps, for a stream that reconnects
 MAX_SECRETS = 10_000         # sessions, tokens or tickets kept at most (oldest dropped)
 ALLOWED_METHODS = "GET, POST"
 ALLOWED_HEADERS = "Content-Type, Authorization"
@@ -164,46 +168,6 @@ def unauthorized(error: str, detail: str) -> ApiError:
     return ApiError(401, error, detail)
 
 
-# --------------------------------------------------------------------------- channels
-
-class Channels:
-    """One queue per open stream, grouped by user: a message reaches only its user's streams."""
-
-    def __init__(self, queue_size: int) -> None:
-        self.queue_size = queue_size
-        self._streams: dict[str, set[queue.Queue]] = collections.defaultdict(set)
-        self._lock = threading.Lock()
-        self.dropped = 0  # messages not queued because a reader was too far behind
-
-    @contextlib.contextmanager
-    def subscribe(self, user: str) -> Iterator[queue.Queue]:
-        inbox: queue.Queue = queue.Queue(self.queue_size)
-        with self._lock:
-            self._streams[user].add(inbox)
-        try:
-            yield inbox
-        finally:
-            with self._lock:
-                self._streams[user].discard(inbox)
-
-    def publish(self, user: str, event: str) -> int:
-        """Queue ``event`` (encoded) for every stream of ``user``; return how many got it."""
-        with self._lock:
-            inboxes = list(self._streams.get(user, ()))
-        delivered = 0
-        for inbox in inboxes:
-            try:
-                inbox.put_nowait(event)
-                delivered += 1
-            except queue.Full:  # never block the sender for a reader who stopped reading
-                self.dropped += 1
-        return delivered
-
-    def counts(self) -> dict[str, int]:
-        with self._lock:
-            return {user: len(inboxes) for user, inboxes in sorted(self._streams.items()) if inboxes}
-
-
 # --------------------------------------------------------------------------- state
 
 @dataclasses.dataclass
@@ -216,10 +180,11 @@ class SecureStream:
     sessions: SecretStore
     tokens: SecretStore
     tickets: SecretStore
-    channels: Channels
+    channels: dict[str, Broker]  # one per user: a message reaches that user's streams only
     keepalive_seconds: float
     stream_seconds: float
     retry_ms: int
+    streams: StreamCounter = dataclasses.field(default_factory=StreamCounter)  # open streams, all users
     counts: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     @classmethod
@@ -229,12 +194,14 @@ class SecureStream:
             if isinstance(origins, str) or not all(isinstance(o, str) and "://" in o for o in origins):
                 raise ValueError('ALLOWED_ORIGINS is a list of origins like "http://127.0.0.1:8001", or "*"')
             origins = tuple(origin.rstrip("/") for origin in origins)
-        return cls(users=dict(config.get("USERS", USERS)), allowed_origins=origins,
+        users = dict(config.get("USERS", USERS))
+        history, queue_size = int(config.get("HISTORY", HISTORY)), int(config.get("QUEUE_SIZE", QUEUE_SIZE))
+        return cls(users=users, allowed_origins=origins,
                    token_in_url=bool(config.get("TOKEN_IN_URL", False)),
                    sessions=SecretStore("session", float(config.get("SESSION_SECONDS", SESSION_SECONDS))),
                    tokens=SecretStore("token", float(config.get("TOKEN_SECONDS", TOKEN_SECONDS))),
                    tickets=SecretStore("ticket", float(config.get("TICKET_SECONDS", TICKET_SECONDS)), one_time=True),
-                   channels=Channels(int(config.get("QUEUE_SIZE", QUEUE_SIZE))),
+                   channels={user: MemoryBroker(history, queue_size) for user in users},
                    keepalive_seconds=float(config.get("KEEPALIVE_SECONDS", KEEPALIVE_SECONDS)),
                    stream_seconds=float(config.get("STREAM_SECONDS", STREAM_SECONDS)),
                    retry_ms=int(config.get("RETRY_MS", RETRY_MS)))
@@ -403,46 +370,39 @@ def send():
     if not isinstance(to, str) or to not in state.users:
         raise ApiError(404, "no such user", f"send to one of {sorted(state.users)}")
     message = read_message(data)
-    event = encode_json_event({"from": sender, "message": message}, event="notify")
-    return jsonify(status="sent", to=to, streams=state.channels.publish(to, event))
+    channel = state.channels[to]
+    streams = channel.subscriber_count()  # each gets it (one too far behind is cut off, and catches up)
+    channel.publish_event("notify", {"from": sender, "message": message})
+    return jsonify(status="sent", to=to, streams=streams)
 
 
 @bp.get("/stream")
 def stream():
+    """One user's stream: who you are, then the messages sent to you, with keep-alives.
+
+    It ends after ``stream_seconds`` (servers do, to move long connections on during a
+    deploy); ``EventSource`` then reconnects with the same URL and credentials.
+    """
     state = lab()
     user, how = authenticate_stream()
     asked = request.args.get("user")
     if asked is not None and asked != user:
         raise ApiError(403, "not your channel", f"you are {user}: you may only read your own channel")
     state.counts[f"streams via {how}"] += 1
-    return Response(user_stream(state, user, how), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def user_stream(state: SecureStream, user: str, how: str) -> Iterator[bytes]:
-    """One user's stream: who you are, then the messages sent to you, with keep-alives.
-
-    It ends after ``stream_seconds`` (servers do, to move long connections on during a
-    deploy); ``EventSource`` then reconnects with the same URL and credentials.
-    """
-    ends = time.monotonic() + state.stream_seconds
-    with state.channels.subscribe(user) as inbox:
-        yield (encode_event(retry=state.retry_ms, comment="connected")
-               + encode_json_event({"user": user, "via": how}, event="hello")).encode()
-        while (left := ends - time.monotonic()) > 0:
-            try:
-                yield inbox.get(timeout=min(state.keepalive_seconds, left)).encode()
-            except queue.Empty:
-                if ends - time.monotonic() > 0:
-                    yield keep_alive().encode()  # also how we learn that the reader left
+    hello = (encode_event(retry=state.retry_ms, comment="connected")
+             + encode_json_event({"user": user, "via": how}, event="hello")).encode()
+    return stream_response(state.channels[user], state.streams, keepalive_seconds=state.keepalive_seconds,
+                           retry_ms=state.retry_ms, opening=hello, seconds=state.stream_seconds)
 
 
 @bp.get("/stats")
 def stats():
     state = lab()
-    streams = state.channels.counts()
-    return jsonify(clients=sum(streams.values()), streams=streams, sessions=len(state.sessions),
-                   tokens=len(state.tokens), tickets=len(state.tickets), dropped=state.channels.dropped,
+    streams = {user: count for user, channel in sorted(state.channels.items())
+               if (count := channel.subscriber_count())}
+    return jsonify(clients=state.streams.count, streams=streams, sessions=len(state.sessions),
+                   tokens=len(state.tokens), tickets=len(state.tickets),
+                   cut_slow=sum(channel.stats()["cut_slow"] for channel in state.channels.values()),
                    allowed_origins=state.allowed_origins if state.allowed_origins == "*"
                    else list(state.allowed_origins), counts=dict(sorted(state.counts.items())), capacity=capacity())
 
@@ -452,65 +412,3 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["secure_stream"] = SecureStream.from_config(app.config)
     app.register_blueprint(bp)
     return app
-
-
-# --------------------------------------------------------------------------- a second origin
-
-class ElsewhereHandler(BaseHTTPRequestHandler):
-    """Serves the other origin's page and the shared scripts it loads; nothing else."""
-
-    FILES = {"/": "secure_stream/elsewhere.html", "/static/common/lab.css": "common/lab.css",
-             "/static/common/lab.js": "common/lab.js", "/static/common/sse-decoder.js": "common/sse-decoder.js",
-             "/static/common/fetch-stream.js": "common/fetch-stream.js",
-             "/static/secure_stream/listen.js": "secure_stream/listen.js",
-             "/static/secure_stream/elsewhere.js": "secure_stream/elsewhere.js"}
-    TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
-             ".css": "text/css; charset=utf-8"}
-
-    def do_GET(self):  # the name http.server calls
-        name = self.FILES.get(self.path.split("?")[0])
-        body = (STATIC_DIR / name).read_bytes() if name else json.dumps({"error": "not found"}).encode()
-        self.send_response(200 if name else 404)
-        self.send_header("Content-Type", self.TYPES[name[name.rindex("."):]] if name else "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-cache")
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve_elsewhere(host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-    """Another origin (another port), serving a page that talks to a lab: yields its origin.
-
-    Open ``<origin>/?api=<lab url>``.  It runs in a thread of this process and stops at
-    the end of the ``with`` block.
-    """
-    server = ThreadingHTTPServer((host, port), ElsewhereHandler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    try:
-        yield f"http://{host}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Serve the secure_stream lab's second origin (another port).")
-    parser.add_argument("--api", required=True, help="the lab's URL, e.g. http://127.0.0.1:5000")
-    parser.add_argument("--port", type=int, default=8001)
-    args = parser.parse_args(argv)
-    with serve_elsewhere(port=args.port) as origin:
-        print(f"open {origin}/?api={args.api}\n(the lab must allow this origin: python -m labs run secure_stream "
-              f"--config 'ALLOWED_ORIGINS={json.dumps([origin])}'; Ctrl-C stops)", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            threading.Event().wait()
-
-
-if __name__ == "__main__":
-    main()

@@ -19,7 +19,11 @@
 
 from __future__ import annotations
 
+import json
 import secrets
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -28,9 +32,11 @@ import pytest
 import requests
 
 from labs import EventStream, start_proxy
+from labs.core.sse import EventStreamDecoder
 from labs.harness.launcher import LabServer
 from labs.harness.processes import wait_until
-from labs.secure_stream import SESSION_COOKIE, create_app, serve_elsewhere
+from labs.harness.second_origin import serve_elsewhere
+from labs.secure_stream import SESSION_COOKIE, create_app
 
 LAB_NAME = "secure_stream"
 ALICE = {"user": "alice", "password": "wonderland"}
@@ -216,6 +222,50 @@ def test_sending_to_nobody_is_a_404_and_a_bad_message_a_400(lab):
     assert answer.status_code == 400 and "empty" in answer.json()["error"]
 
 
+def test_a_reader_too_far_behind_is_cut_off_and_catches_up_from_its_own_channel():
+    """Each stream has a bounded queue (QUEUE_SIZE): a reader that stops reading is cut off, never
+    making the sender wait or the server hold an ever-growing backlog; reconnecting with its
+    Last-Event-ID it gets what it missed, from its own user's channel only."""
+    client = create_app({"QUEUE_SIZE": 2, "KEEPALIVE_SECONDS": 5, "TESTING": True}).test_client()
+    alice = bearer(client.post("/login", json=ALICE).get_json()["access_token"])
+    bob = bearer(client.post("/login", json=BOB).get_json()["access_token"])
+    stalled = client.get("/stream", headers=bob, buffered=False)
+    body = iter(stalled.response)
+    assert b"event: hello" in next(body)  # subscribed; from now on it reads nothing
+    assert client.get("/stats").get_json()["streams"] == {"bob": 1}
+    sent = [client.post("/send", json={"to": "bob", "message": f"m{i}"}, headers=alice).get_json()
+            for i in range(3)]
+    assert [answer["streams"] for answer in sent] == [1, 1, 1]
+    client.post("/send", json={"to": "alice", "message": "not for bob"}, headers=bob)
+    stats = client.get("/stats").get_json()
+    assert stats["cut_slow"] == 1 and stats["streams"] == {}, stats
+    assert list(body) == [], "a stream that was cut off ends"
+    stalled.close()
+    back = client.get("/stream", headers={**bob, "Last-Event-ID": "0"}, buffered=False)
+    blocks = iter(back.response)
+    caught_up = b"".join(next(blocks) for _ in range(4))  # hello, then the three it missed
+    back.close()
+    assert [e.json() for e in EventStreamDecoder().feed(caught_up) if e.type == "notify"] == [
+        {"from": "alice", "message": f"m{i}"} for i in range(3)]
+    assert b"not for bob" not in caught_up
+
+
+def test_a_stream_ends_after_stream_seconds():
+    client = create_app({"STREAM_SECONDS": 0.4, "KEEPALIVE_SECONDS": 0.1, "TESTING": True}).test_client()
+    token = client.post("/login", json=ALICE).get_json()["access_token"]
+    started = time.monotonic()
+    answer = client.get("/stream", headers=bearer(token), buffered=False)
+    blocks = []
+    for block in answer.response:
+        blocks.append(block)
+        assert time.monotonic() - started < 5, "the stream did not end"
+    answer.close()
+    assert time.monotonic() - started >= 0.4
+    assert blocks[0].startswith(b": connected\nretry: 2000\n\nevent: hello\n"), blocks[0]
+    assert b": keep-alive\n\n" in blocks[1:]
+    assert client.get("/stats").get_json()["clients"] == 0
+
+
 # --------------------------------------------------------------------------- the access log
 
 def wait_for_log(proxy, needle: str) -> list[str]:
@@ -326,6 +376,42 @@ def test_allowed_origins_must_be_origins():
     for wrong in ("http://127.0.0.1:8001", ["127.0.0.1:8001"], [8001]):
         with pytest.raises(ValueError, match="ALLOWED_ORIGINS"):
             create_app({"ALLOWED_ORIGINS": wrong})
+
+
+# --------------------------------------------------------------------------- the second origin (harness)
+
+def test_the_second_origin_serves_its_page_and_scripts_and_nothing_else():
+    with serve_elsewhere() as origin:
+        assert origin.startswith("http://127.0.0.1:")
+        page = requests.get(origin + "/?api=http://127.0.0.1:5000", timeout=10)
+        assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert "secure_stream: another origin" in page.text
+        for script in ("static/secure_stream/listen.js", "static/secure_stream/elsewhere.js"):
+            assert script in page.text
+            answer = requests.get(f"{origin}/{script}", timeout=10)
+            assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/javascript")
+        for path in ("/static/secure_stream/index.html", "/static/../labs/secure_stream.py", "/login"):
+            answer = requests.get(origin + path, timeout=10)
+            assert answer.status_code == 404 and answer.json() == {"error": "not found"}, path
+    with pytest.raises(requests.ConnectionError):
+        requests.get(origin + "/", timeout=5)
+
+
+def test_the_second_origin_command_serves_the_page_until_ctrl_c():
+    command = [sys.executable, "-m", "labs", "second-origin", "--api", "http://127.0.0.1:5000", "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith("second origin: serving on http://127.0.0.1:"), first
+        origin = first.split()[-1]
+        assert process.stdout.readline().strip() == f"open {origin}/?api=http://127.0.0.1:5000"
+        assert f"ALLOWED_ORIGINS={json.dumps([origin])}" in process.stdout.readline()
+        assert "another origin" in requests.get(origin + "/", timeout=10).text
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+    refused = subprocess.run([*command[:4], "--api", "127.0.0.1:5000"], capture_output=True, text=True, timeout=30)
+    assert refused.returncode != 0 and "--api takes the lab's URL" in refused.stderr, refused.stderr
 
 
 # --------------------------------------------------------------------------- in Chromium: two origins

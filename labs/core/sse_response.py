@@ -19,6 +19,9 @@ reader gets the same guarantees from each.  Read it top to bottom:
    a generator only learns that its reader left when it next writes).  However the
    stream ends, its ``finally`` releases the queue; a server that is stopping ends it
    with a last event (``farewell``) that says when to come back (:mod:`labs.core.shutdown`).
+   A lab may open the stream with a block of its own (``opening``: ``secure_stream`` says
+   who the reader is), and end it after ``seconds`` (servers do, to move long connections
+   on; the reader reconnects with ``Last-Event-ID``).
 3. :func:`stream_response`: the Flask ``Response`` around it, reading ``Last-Event-ID``
    (or ``?lastEventId=`` for clients that cannot set headers).
 """
@@ -29,12 +32,13 @@ import collections
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from flask import Response, request
 
-from labs.core.event_log import Message
+from labs.core.event_log import Message, Replay
 from labs.core.sse import encode_json_event, keep_alive
 
 if TYPE_CHECKING:
@@ -195,16 +199,28 @@ def opening_block(retry_ms: int, position: int | None, hello: dict[str, Any] | N
     return encode_json_event(hello or {}, event="connected", id=position, retry=retry_ms).encode()
 
 
+def catch_up_blocks(replay: Replay) -> list[bytes]:
+    """What a returning reader gets before live messages: the gap, if any, then the replay."""
+    blocks = []
+    if replay.gap is not None:
+        # Say it, rather than skip it: the page can tell its user to reload.
+        resume_from = replay.messages[0].id - 1 if replay.messages else replay.position
+        blocks.append(encode_json_event(replay.gap, event="gap", id=resume_from).encode())
+    return blocks + [message.wire for message in replay.messages]
+
+
 def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds: float, retry_ms: int,
                  streams: StreamCounter, on_cut=None,
                  farewell: Callable[[], bytes | None] | None = None,
-                 hello: dict[str, Any] | None = None) -> Iterator[bytes]:
+                 hello: dict[str, Any] | None = None, opening: bytes | None = None,
+                 seconds: float | None = None) -> Iterator[bytes]:
     """The body of one ``GET /stream`` response.
 
     The subscription is taken inside the generator, not in the view: the server calls
     the generator's ``close()`` when the response ends for any reason (the reader
     left, the server is stopping), which runs the ``finally`` below; a subscription
-    taken before the generator started would leak if it never started.
+    taken before the generator started would leak if it never started.  ``opening``
+    replaces :func:`opening_block`; after ``seconds`` (None: never) the stream ends.
     """
     subscriber = Subscriber(broker.queue_size, on_cut)  # this reader's own queue
     replay = broker.open(subscriber, last_event_id)  # registered first, then the replay planned
@@ -219,21 +235,23 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
         subscriber.end_write()
 
     try:
-        yield from write(opening_block(retry_ms, replay.position if last_event_id is None else None, hello))
-        if replay.gap is not None:
-            # Say it, rather than skip it: the page can tell its user to reload.
-            resume_from = replay.messages[0].id - 1 if replay.messages else replay.position
-            yield from write(encode_json_event(replay.gap, event="gap", id=resume_from).encode())
-        for message in replay.messages:
-            yield from write(message.wire)
+        if opening is None:
+            opening = opening_block(retry_ms, replay.position if last_event_id is None else None, hello)
+        for block in [opening, *catch_up_blocks(replay)]:
+            yield from write(block)
         position = replay.position
+        ends = None if seconds is None else time.monotonic() + seconds
         while True:
+            wait = keepalive_seconds if ends is None else min(keepalive_seconds, ends - time.monotonic())
+            if wait <= 0:  # its time is up: the reader reconnects (EventSource does by itself)
+                return
             try:
-                batch = subscriber.get_batch(keepalive_seconds, WRITE_BATCH)
+                batch = subscriber.get_batch(wait, WRITE_BATCH)
             except queue.Empty:
                 # Nothing to say for a while: a comment keeps proxies from closing the
                 # connection, and writing it is how we find out that the reader left.
-                yield from write(keep_alive().encode())
+                if ends is None or time.monotonic() < ends:
+                    yield from write(keep_alive().encode())
                 continue
             if batch is None:  # cut off: too slow, or the server ended all streams
                 goodbye = farewell() if farewell is not None else None
@@ -253,8 +271,10 @@ def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_seconds
 
 def stream_response(broker: Broker, streams: StreamCounter, *, keepalive_seconds: float = DEFAULT_KEEPALIVE_SECONDS,
                     retry_ms: int = DEFAULT_RETRY_MS, farewell: Callable[[], bytes | None] | None = None,
-                    hello: dict[str, Any] | None = None) -> Response:
-    """The ``GET /stream`` response for the current request."""
+                    hello: dict[str, Any] | None = None, opening: bytes | None = None,
+                    seconds: float | None = None) -> Response:
+    """The ``GET /stream`` response for the current request (``opening``, ``seconds``: see
+    :func:`event_stream`)."""
     # The header is what EventSource sends when it reconnects; the query parameter is
     # for a first connection from a client that cannot set headers.  The header wins:
     # after a reconnect it is newer than the URL the page was opened with.
@@ -262,5 +282,6 @@ def stream_response(broker: Broker, streams: StreamCounter, *, keepalive_seconds
     if last_event_id is None:
         last_event_id = request.args.get("lastEventId")
     body = event_stream(broker, last_event_id, keepalive_seconds=keepalive_seconds, retry_ms=retry_ms,
-                        streams=streams, on_cut=_socket_closer(request.environ), farewell=farewell, hello=hello)
+                        streams=streams, on_cut=_socket_closer(request.environ), farewell=farewell, hello=hello,
+                        opening=opening, seconds=seconds)
     return Response(body, mimetype="text/event-stream", headers=STREAM_HEADERS)

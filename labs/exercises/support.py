@@ -12,6 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+# Small servers in threads of the check's process: one helper for the kit, in the harness.
+from labs.harness.thread_server import serve_in_thread, serve_wsgi  # noqa: F401 (the checks import them from here)
+
 _WORDS = ["exam", "room", "lab", "quiz", "notes", "deadline", "lecture", "café", "Zoë", "grade", "ünïcode"]
 
 
@@ -75,31 +78,6 @@ def run_with_limit(function: Callable[..., Any], *args: Any, limit: float, late:
     if not outcome.done.wait(limit):
         raise AssertionError(late)
     return outcome.result()
-
-
-@contextmanager
-def serve_in_thread(server) -> Iterator[str]:
-    """Serve ``server`` (an ``http.server`` or Werkzeug server bound to 127.0.0.1) from daemon
-    threads of this process; yields ``http://127.0.0.1:PORT``; shut down when the block ends."""
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextmanager
-def serve_wsgi(app, quiet_below: int = logging.ERROR) -> Iterator[str]:
-    """Serve a WSGI app (a Flask app) on a free port, with :func:`serve_in_thread`; yields its URL.
-
-    Werkzeug logs nothing below ``quiet_below`` (its request lines are INFO)."""
-    from werkzeug.serving import make_server
-
-    logging.getLogger("werkzeug").setLevel(quiet_below)
-    with serve_in_thread(make_server("127.0.0.1", 0, app, threaded=True)) as url:
-        yield url
 
 
 @contextmanager
