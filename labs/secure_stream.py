@@ -70,8 +70,9 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from labs.core.broker import Broker, MemoryBroker
+from labs.core.broker import Broker
 from labs.core.errors import ApiError
+from labs.core.event_log import MemoryEventLog
 from labs.core.notify import read_json_object, read_message
 from labs.core.sse import encode_event, encode_json_event
 from labs.core.sse_response import StreamCounter, stream_response
@@ -201,7 +202,7 @@ class SecureStream:
                    sessions=SecretStore("session", float(config.get("SESSION_SECONDS", SESSION_SECONDS))),
                    tokens=SecretStore("token", float(config.get("TOKEN_SECONDS", TOKEN_SECONDS))),
                    tickets=SecretStore("ticket", float(config.get("TICKET_SECONDS", TICKET_SECONDS)), one_time=True),
-                   channels={user: MemoryBroker(history, queue_size) for user in users},
+                   channels={user: Broker(MemoryEventLog(history), queue_size) for user in users},
                    keepalive_seconds=float(config.get("KEEPALIVE_SECONDS", KEEPALIVE_SECONDS)),
                    stream_seconds=float(config.get("STREAM_SECONDS", STREAM_SECONDS)),
                    retry_ms=int(config.get("RETRY_MS", RETRY_MS)))

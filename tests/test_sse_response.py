@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import time
 
-from labs.core.broker import MemoryBroker
-from labs.core.event_log import Message, Replay
+from labs.core.broker import Broker
+from labs.core.event_log import MemoryEventLog, Message, Replay
 from labs.core.sse import EventStreamDecoder
 from labs.core.sse_response import StreamCounter, catch_up_blocks, event_stream, opening_block
 
@@ -18,7 +18,7 @@ OPENING = b": connected\nretry: 500\n\nevent: hello\ndata: {}\n\n"
 
 
 def test_opening_replaces_the_first_block_and_live_messages_follow():
-    broker, streams = MemoryBroker(queue_size=4), StreamCounter()
+    broker, streams = Broker(queue_size=4), StreamCounter()
     stream = event_stream(broker, None, keepalive_seconds=5, retry_ms=500, streams=streams, opening=OPENING)
     assert next(stream) == OPENING
     assert broker.subscriber_count() == 1 and streams.count == 1
@@ -29,7 +29,7 @@ def test_opening_replaces_the_first_block_and_live_messages_follow():
 
 
 def test_without_an_opening_the_stream_opens_as_before():
-    broker = MemoryBroker()
+    broker = Broker()
     broker.publish("before")
     stream = event_stream(broker, None, keepalive_seconds=5, retry_ms=500, streams=StreamCounter())
     assert next(stream) == opening_block(500, 1)
@@ -37,7 +37,7 @@ def test_without_an_opening_the_stream_opens_as_before():
 
 
 def test_seconds_ends_the_stream_on_time_with_keep_alives_meanwhile():
-    broker, streams = MemoryBroker(), StreamCounter()
+    broker, streams = Broker(), StreamCounter()
     started = time.monotonic()
     blocks = []
     for block in event_stream(broker, None, keepalive_seconds=0.1, retry_ms=500, streams=streams,
@@ -52,7 +52,7 @@ def test_seconds_ends_the_stream_on_time_with_keep_alives_meanwhile():
 
 
 def test_a_stream_without_seconds_does_not_end_by_itself():
-    broker = MemoryBroker()
+    broker = Broker()
     stream = event_stream(broker, None, keepalive_seconds=0.05, retry_ms=500, streams=StreamCounter())
     next(stream)
     assert [next(stream) for _ in range(10)] == [b": keep-alive\n\n"] * 10  # half a second, still open
@@ -60,7 +60,7 @@ def test_a_stream_without_seconds_does_not_end_by_itself():
 
 
 def test_a_returning_reader_gets_the_replay_after_the_lab_s_opening():
-    broker = MemoryBroker(history=2)
+    broker = Broker(MemoryEventLog(history=2))
     for text in ("one", "two", "three"):
         broker.publish(text)
     stream = event_stream(broker, "0", keepalive_seconds=5, retry_ms=500, streams=StreamCounter(),
