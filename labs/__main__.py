@@ -23,14 +23,23 @@ import sys
 from labs.harness.registry import LABS, UnknownLab, get_lab
 
 
+def _showdown_labs() -> frozenset[str]:
+    """The labs notebook 09's showdown starts: one per transport of the benchmarks."""
+    try:
+        from benchmarks.transports import TRANSPORTS
+    except ImportError:  # benchmarks/ not beside this checkout of labs/
+        return frozenset()
+    return frozenset(transport.lab for transport in TRANSPORTS.values())
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """One line a lab, name first, with every notebook that starts it; ``--verbose`` adds each
     notebook's part and the commands to demo the lab."""
     from labs.harness.notebook_labs import demo_commands, notebooks_for, part
 
-    width = max(map(len, LABS))
+    width, showdown = max(map(len, LABS)), _showdown_labs()
     for lab in LABS.values():
-        notebooks = notebooks_for(lab)
+        notebooks = notebooks_for(lab, showdown_labs=showdown)
         label = "notebook" if len(notebooks) == 1 else "notebooks"
         print(f"{lab.name:<{width}}  {lab.summary}  [{label} {', '.join(notebooks)}]")
         if args.verbose:

@@ -419,6 +419,11 @@ def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
     assert notebooks_for(LABS["polling"], tmp_path) == ["05_short_polling", "14_new"]
     assert notebooks_for(LABS["token_stream"], tmp_path) == ["14_new", "15_llm_streams_and_resumable_generations"]
     assert notebooks_for(LABS["event_stream"], tmp_path) == ["01_event_stream_format"]
+    (tmp_path / "15_race.ipynb").write_text(json.dumps({"cells": [
+        {"cell_type": "code", "source": ["results = showdown(clients=[10])\n"]}]}))
+    assert notebooks_for(LABS["webhooks"], tmp_path, showdown_labs=frozenset({"webhooks"})) == [
+        "08_webhooks", "15_race"]
+    assert "15_race" not in notebooks_for(LABS["webhooks"], tmp_path)
 
 
 def test_every_notebook_the_registry_names_exists():

@@ -125,6 +125,7 @@ def test_no_lab_page_loads_a_file_from_another_labs_folder():
 # ------------------------------------------------------------------ the parts and their arrows
 
 PARTS = ("core", "harness", "exercises")
+OUTSIDE = ("benchmarks", "tools", "tests", "solutions")  # they stand on labs/, never under it
 MAY_IMPORT = {"lesson": {"core"}, "core": {"core"}, "harness": {"core", "harness"},
               "exercises": {"core", "harness", "exercises"}}
 
@@ -133,6 +134,8 @@ def part_of(module: str) -> str | None:
     """Which part a module under ``labs`` belongs to: a lesson, one of PARTS, or None (the CLI,
     the package itself, or nothing of ``labs``)."""
     parts = module.split(".")
+    if parts[0] in OUTSIDE:
+        return parts[0]
     if parts[0] != "labs" or len(parts) < 2:
         return None
     if parts[1] in PARTS:
@@ -168,6 +171,8 @@ def test_the_arrow_check_sees_each_kind_of_wrong_arrow():
         "labs/harness/launcher.py:1: the harness imports labs.exercises.judge (exercises)"]
     assert wrong_arrows(harness, "def f():\n    from labs import manual_sse\n") == [
         "labs/harness/launcher.py:2: the harness imports labs.manual_sse (lesson)"]
+    assert wrong_arrows(harness, "from benchmarks.transports import TRANSPORTS\n") == [
+        "labs/harness/launcher.py:1: the harness imports benchmarks.transports (benchmarks)"]
     assert wrong_arrows(exercise, "import importlib\nimportlib.import_module('labs.polling')\n"
                                   "from labs.harness import nginx\n") == [
         "labs/exercises/nb05.py:2: the exercises imports labs.polling (lesson)"]

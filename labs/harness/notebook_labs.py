@@ -3,7 +3,8 @@
 A notebook starts lab ``NAME`` when one of its code cells calls ``start_lab("NAME")``,
 ``start_cluster("NAME")`` or ``LabServer("NAME")``, or one of its cells (code or text) gives
 the command ``labs run NAME`` / ``labs cluster NAME``; a notebook that runs the transport
-showdown (``showdown(``) starts the lab of every transport in :data:`benchmarks.TRANSPORTS`.
+showdown (``showdown(``) starts the lab of every transport in :data:`benchmarks.TRANSPORTS` (the
+CLI passes their names in: the harness does not import the benchmarks, which stand on it).
 The registry's own notebook for each lab counts too.  Nothing here is written by hand, so a
 new notebook shows up in the list the moment it starts a lab.
 
@@ -34,16 +35,9 @@ def part(notebook: str) -> str:
     return "Part I" if number < 10 else "Part II" if number < 14 else "Part III"
 
 
-def _showdown_labs() -> set[str]:
-    try:
-        from benchmarks.transports import TRANSPORTS
-    except ImportError:  # benchmarks/ not beside this checkout of labs/
-        return set()
-    return {transport.lab for transport in TRANSPORTS.values()}
-
-
-def labs_started_by(path: Path) -> set[str]:
-    """The lab names one notebook starts (see the module's doc)."""
+def labs_started_by(path: Path, showdown_labs: frozenset[str] = frozenset()) -> set[str]:
+    """The lab names one notebook starts (see the module's doc); ``showdown_labs``, the labs of the
+    showdown's transports, are what a ``showdown(`` call starts (the CLI, above the benchmarks, knows them)."""
     cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
     found: set[str] = set()
     for cell in cells:
@@ -52,22 +46,22 @@ def labs_started_by(path: Path) -> set[str]:
         if cell.get("cell_type") == "code":
             found.update(_CALLS.findall(source))
             if re.search(r"\bshowdown\(", source):
-                found |= _showdown_labs()
+                found |= showdown_labs
     return found
 
 
 @lru_cache(maxsize=1)
-def _index(folder: str) -> dict[str, tuple[str, ...]]:
+def _index(folder: str, showdown_labs: frozenset[str]) -> dict[str, tuple[str, ...]]:
     starts: dict[str, set[str]] = {}
     for path in sorted(Path(folder).glob("[0-9][0-9]_*.ipynb")):
-        for name in labs_started_by(path):
+        for name in labs_started_by(path, showdown_labs):
             starts.setdefault(name, set()).add(path.stem)
     return {name: tuple(sorted(notebooks)) for name, notebooks in starts.items()}
 
 
-def notebooks_for(lab, folder: Path = NOTEBOOKS) -> list[str]:
+def notebooks_for(lab, folder: Path = NOTEBOOKS, showdown_labs: frozenset[str] = frozenset()) -> list[str]:
     """Every notebook that starts ``lab`` (a registry ``Lab``), its own first in number order."""
-    found = set(_index(str(folder)).get(lab.name, ()))
+    found = set(_index(str(folder), showdown_labs).get(lab.name, ()))
     found.add(lab.notebook)
     return sorted(found)
 
