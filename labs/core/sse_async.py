@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from labs.core.event_log import Message
 from labs.core.shutdown import pick_retry_ms
 from labs.core.sse import encode_json_event, keep_alive
-from labs.core.sse_response import WRITE_BATCH, StreamCounter, opening_block
+from labs.core.sse_response import WRITE_BATCH, StreamCounter, catch_up_blocks, opening_block
 from labs.core.stream_guard import Limits
 
 if TYPE_CHECKING:
@@ -205,9 +205,4 @@ async def event_stream(broker: Broker, last_event_id: str | None, *, keepalive_s
 
 def _replay_chunks(replay, retry_ms: int, *, new_reader: bool) -> list[bytes]:
     """What a stream writes before live messages: the opening event, a gap if any, the replay."""
-    chunks = [opening_block(retry_ms, replay.position if new_reader else None)]
-    if replay.gap is not None:
-        resume_from = replay.messages[0].id - 1 if replay.messages else replay.position
-        chunks.append(encode_json_event(replay.gap, event="gap", id=resume_from).encode())
-    chunks += [message.wire for message in replay.messages]
-    return chunks
+    return [opening_block(retry_ms, replay.position if new_reader else None), *catch_up_blocks(replay)]
