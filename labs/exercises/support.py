@@ -1,5 +1,6 @@
-"""Helpers every notebook's checks share: messages nobody can guess, answers run with a limit,
-small servers run from a thread of the check's process, and a headless Chromium for page code."""
+"""Helpers every notebook's checks share: messages nobody can guess, bytes cut where a stream
+reader stumbles, answers (and generators) run with a limit, small servers and labs run from a
+thread of the check's process, and a headless Chromium for page code."""
 
 from __future__ import annotations
 
