@@ -17,8 +17,9 @@ from labs.exercises.support import random_text, run_with_limit
 KEEPALIVE_CHOICES = (3, 4)  # the lab's keep-alive intervals the check picks from
 
 
-def _check_json(url: str, lab: Lab) -> None:
-    """The lab's JSON through the block: answered, still compressed, over reused connections."""
+def _check_json(url: str, relay: CountingRelay) -> None:
+    """The lab's JSON through the block: answered, still compressed, over reused connections (the
+    relay in front of the lab counts them)."""
     import requests
 
     session = requests.Session()
@@ -32,13 +33,13 @@ def _check_json(url: str, lab: Lab) -> None:
     assert first.headers.get("Content-Encoding") == "gzip", (
         "the lab's JSON (GET /stats) came through your block uncompressed, although the server "
         "compresses application/json: your block switched gzip off for everything, not just the stream")
-    before = lab.accepted
+    before = relay.opened
     for _ in range(10):
         session.get(url + "/stats", timeout=5).raise_for_status()
-    opened = lab.accepted - before
+    opened = relay.opened - before
     if opened > 3:
-        versions = {version for version, _ in lab.firsts[before:]}
-        closes = any(connection.lower() == "close" for _, connection in lab.firsts[before:])
+        versions = {version for version, _ in relay.firsts[before:]}
+        closes = any(connection.lower() == "close" for _, connection in relay.firsts[before:])
         why = ("nginx spoke HTTP/1.0 to the lab, which ends a connection after one answer" if "HTTP/1.0" in versions
                else "nginx sent the lab `Connection: close` (the server's own proxy_set_header lines say so for "
                     "every request that is not a WebSocket handshake)" if closes
@@ -102,7 +103,7 @@ def check_10_1(answer: Answer) -> None:
     config, before = config_for(block, upstream, relay.url)
     try:
         with run_nginx(config) as url, gunicorn_lab({"KEEPALIVE_SECONDS": keepalive, "RETRY_MS": 1000}, relay) as lab:
-            _check_json(url, lab)
+            _check_json(url, relay)
             _check_stream(url, lab, keepalive)
     except NginxRefused as refused:
         raise AssertionError(nginx_says(refused.args[0], before, len(block.strip("\n").splitlines()))) from None

@@ -88,6 +88,6 @@ def gunicorn_lab(config: dict, relay: CountingRelay) -> Iterator[Lab]:
     with start_lab("manual_sse", config=config, workers=1) as lab:
         host, port = lab.url.split("//")[1].rsplit(":", 1)
         relay.target = (host, int(port))
-        yield Lab(relay.url, lab.url, relay)
+        yield Lab(relay.url, lab.url)
 
 

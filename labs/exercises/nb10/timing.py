@@ -4,33 +4,20 @@ event from the lab's publish to its arrival through the proxies in between (live
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from labs.exercises.support import random_text
-
-if TYPE_CHECKING:
-    from labs.exercises.nb10.relay import CountingRelay
 
 LIVE_WITHIN = 0.5  # seconds from publishing to arrival that still count as live
 HELD_WAIT = 1.5  # seconds after the last publish that a reader waits for what is missing
 
 
 class Lab:
-    """A real manual_sse lab: ``url`` (where a proxy sends requests), ``accepted`` (connections
-    made to it so far, if counted) and ``publish(message)``."""
+    """A real manual_sse lab: ``url`` (where a proxy sends requests, perhaps through a relay) and
+    ``publish(message)`` (straight to the lab, at ``publish_url``)."""
 
-    def __init__(self, url: str, publish_url: str | None = None, relay: CountingRelay | None = None) -> None:
+    def __init__(self, url: str, publish_url: str | None = None) -> None:
         self.url = url
         self._publish_url = publish_url or url
-        self._relay = relay
-
-    @property
-    def accepted(self) -> int:
-        return self._relay.opened if self._relay else 0
-
-    @property
-    def firsts(self) -> list[tuple[str, str]]:
-        return self._relay.firsts if self._relay else []
 
     def publish(self, message: str) -> float:
         """POST the message straight to the lab; returns when it was published (monotonic)."""
