@@ -1,5 +1,6 @@
-"""Helpers every notebook's checks share: messages nobody can guess, answers run with a limit,
-small servers run from a thread of the check's process, and a headless Chromium for page code."""
+"""Helpers every notebook's checks share: messages nobody can guess, bytes cut where a stream
+reader stumbles, answers (and generators) run with a limit, small servers and labs run from a
+thread of the check's process, and a headless Chromium for page code."""
 
 from __future__ import annotations
 
@@ -27,6 +28,21 @@ def random_text(rng: random.Random | None = None) -> str:
 def random_lines(rng: random.Random | None = None) -> str:
     """A message of two lines, the second one looking like an SSE field: a newline must not break framing."""
     return f"{random_text(rng)}\ndata: a second line {secrets.token_hex(2)}"
+
+
+def hard_cuts(raw: bytes, rng: random.Random) -> list[int]:
+    """Where to cut ``raw`` so that a stream reader meets the hard cases: inside UTF-8 characters,
+    after every CR (between it and its LF, if it has one), and elsewhere at random. Sorted."""
+    inside = [i for i in range(1, len(raw)) if raw[i] & 0xC0 == 0x80]
+    after_cr = [i + 1 for i in range(len(raw) - 1) if raw[i:i + 1] == b"\r"]
+    points = rng.sample(inside, min(len(inside), 8)) + after_cr
+    return sorted(set(points + [rng.randrange(1, len(raw)) for _ in range(8)]))
+
+
+def cut_at(raw: bytes, points: list[int]) -> list[bytes]:
+    """``raw`` in the chunks that cutting it at ``points`` (sorted offsets) makes; none empty."""
+    edges = [0, *points, len(raw)]
+    return [raw[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
 
 
 class _Outcome:
@@ -78,6 +94,15 @@ def run_with_limit(function: Callable[..., Any], *args: Any, limit: float, late:
     if not outcome.done.wait(limit):
         raise AssertionError(late)
     return outcome.result()
+
+
+END = object()  # what next_within gives for an iterator that has ended
+
+
+def next_within(iterator: Any, *, limit: float, late: str) -> Any:
+    """``next(iterator)``, or :data:`END` when it has ended; AssertionError(``late``) if it gives
+    nothing within ``limit`` s (a generator waiting for what never comes)."""
+    return run_with_limit(next, iterator, END, limit=limit, late=late)
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from typing import Any
 from labs.core.sse import Event, EventStreamDecoder
 from labs.exercises import Answer, exercise, expect
 from labs.exercises.remote import RemoteObject
-from labs.exercises.support import random_lines, random_text, run_with_limit
+from labs.exercises.support import END, next_within, random_lines, random_text, run_with_limit
 
 
 class GuardedSet(set):
@@ -38,12 +38,9 @@ for _name in ("add", "discard", "remove", "pop", "clear", "update", "difference_
               "intersection_update", "symmetric_difference_update", "__ior__", "__isub__", "__iand__", "__ixor__"):
     setattr(GuardedSet, _name, _guarded(_name))
 
-_END = object()
-
-
 def _advance(stream: Any, late: str) -> Any:
-    chunk = run_with_limit(next, stream, _END, limit=3, late=late)
-    if chunk is _END:
+    chunk = next_within(stream, limit=3, late=late)
+    if chunk is END:
         raise AssertionError("your stream ended on its own; it should go on for as long as the reader stays")
     return chunk
 
