@@ -410,6 +410,8 @@ def test_list_names_every_notebook_that_starts_a_lab(tmp_path):
     assert "Part II: 10_through_a_proxy, 11_connection_limits_and_http2, 13_scaling_out" in block
     assert "demo: python -m labs run manual_sse --behind-proxy --fault gzip" in block
     assert "demo: python -m labs cluster manual_sse --nodes 3" in block
+    secure = verbose.split("secure_stream ", 1)[1].split("\nquart_sse ", 1)[0]
+    assert "python -m labs second-origin --api http://127.0.0.1:5000 --port 8001" in secure
     # Read from the notebooks themselves: a new one that starts a lab is listed with no other change.
     from labs.harness.notebook_labs import notebooks_for
 

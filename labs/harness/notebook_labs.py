@@ -76,6 +76,10 @@ def demo_commands(lab, notebooks: list[str]) -> list[str]:
                         "the faults: gzip, read-timeout=S, ignore-accel-buffering, http1.0, two-proxies)")
     if "11" in numbers:
         commands.append(f"python -m labs run {lab.name} --behind-proxy --http2 --port 8443   (HTTP/2, notebook 11)")
+    if "12" in numbers:
+        commands.append(f"python -m labs run {lab.name} --config 'ALLOWED_ORIGINS=[\"http://127.0.0.1:8001\"]'"
+                        " --port 5000, then: python -m labs second-origin --api http://127.0.0.1:5000 --port 8001"
+                        "   (CORS from another origin, notebook 12)")
     if "13" in numbers and not lab.single_process:
         commands.append(f"python -m labs cluster {lab.name} --nodes 3   (then type help: stop/start/rolling, "
                         "notebook 13)")
