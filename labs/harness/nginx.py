@@ -353,6 +353,27 @@ def _address_of(upstream) -> str:
     return f"{host}:{parts.port}"
 
 
+def private_directory(prefix: str) -> tempfile.TemporaryDirectory:
+    """A private directory for one nginx (its config, logs and temporary files)."""
+    directory = tempfile.TemporaryDirectory(prefix=prefix)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        # Started as root, nginx runs its worker as an unprivileged user (nobody), which
+        # must reach its temporary directories in here (nginx gives them to it).
+        os.chmod(directory.name, 0o711)
+    return directory
+
+
+def nginx_on_socket(binary: str, prefix: str, conf: Path, sock: socket.socket) -> ManagedProcess:
+    """nginx in the foreground under the watchdog, serving ``conf`` on ``sock``, which it is handed
+    (the caller closes its own copy: the port closes when nginx ends)."""
+    fd = sock.fileno()
+    return ManagedProcess(
+        python_argv("-m", "labs.harness.watchdog", "--pass-fd", str(fd), "--",
+                    binary, "-p", prefix, "-c", str(conf), "-e", "stderr"),
+        env={**os.environ, "NGINX": f"{fd};"},  # nginx's own variable: "use this socket"
+        pass_fds=(fd,))
+
+
 class NginxProxy(ManagedServer):
     """One private nginx in front of ``upstream`` (a lab, another proxy, or a URL).
 
@@ -387,11 +408,7 @@ class NginxProxy(ManagedServer):
 
     def start(self, timeout: float = 15.0) -> NginxProxy:
         self.binary = find_nginx()
-        self._dir = tempfile.TemporaryDirectory(prefix="sse-kit-nginx-")
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            # Started as root, nginx runs its worker as an unprivileged user (nobody), which
-            # must reach its temporary directories in here (nginx gives them to it).
-            os.chmod(self._dir.name, 0o711)
+        self._dir = private_directory("sse-kit-nginx-")
         return self._start_then_wait(self._launch, timeout)
 
     def _launch(self) -> None:
@@ -411,12 +428,7 @@ class NginxProxy(ManagedServer):
             self.config_text = render_config(self.upstreams, self.settings, listen=f"{bound}:{port}",
                                              prefix=self._dir.name, certificate=certificate)
             conf.write_text(self.config_text)
-            fd = sock.fileno()
-            env = {**os.environ, "NGINX": f"{fd};"}  # nginx's own variable: "use this socket"
-            self.process = ManagedProcess(
-                python_argv("-m", "labs.harness.watchdog", "--pass-fd", str(fd), "--",
-                            self.binary, "-p", self._dir.name, "-c", str(conf), "-e", "stderr"),
-                env=env, pass_fds=(fd,))
+            self.process = nginx_on_socket(self.binary, self._dir.name, conf, sock)
         finally:
             sock.close()  # nginx holds it now; the port closes when nginx ends
 

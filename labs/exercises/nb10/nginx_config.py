@@ -4,11 +4,9 @@ run by a private nginx; ``nginx -t``'s complaint becomes a sentence about the st
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,13 +70,11 @@ def run_nginx(config: Callable[[str, str], str]) -> Iterator[str]:
     foreground under the watchdog, and the listening socket bound here and handed over."""
     import requests
 
-    from labs.harness.nginx import find_nginx
-    from labs.harness.processes import ManagedProcess, python_argv, wait_until
+    from labs.harness.nginx import find_nginx, nginx_on_socket, private_directory
+    from labs.harness.processes import wait_until
 
     binary = find_nginx()
-    with tempfile.TemporaryDirectory(prefix="sse-kit-exercise-nginx-") as prefix:
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            os.chmod(prefix, 0o711)  # root's nginx runs its worker as nobody
+    with private_directory("sse-kit-exercise-nginx-") as prefix:
         conf = Path(prefix) / "nginx.conf"
         sock = socket.create_server(("127.0.0.1", 0), backlog=256)
         try:
@@ -88,11 +84,7 @@ def run_nginx(config: Callable[[str, str], str]) -> Iterator[str]:
                                     capture_output=True, text=True, timeout=15)
             if tested.returncode != 0:
                 raise NginxRefused(tested.stderr.replace(str(conf), "nginx.conf"))
-            fd = sock.fileno()
-            process = ManagedProcess(
-                python_argv("-m", "labs.harness.watchdog", "--pass-fd", str(fd), "--",
-                            binary, "-p", prefix, "-c", str(conf), "-e", "stderr"),
-                env={**os.environ, "NGINX": f"{fd};"}, pass_fds=(fd,))
+            process = nginx_on_socket(binary, prefix, conf, sock)
         finally:
             sock.close()
         try:
