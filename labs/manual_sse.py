@@ -61,8 +61,7 @@ from labs.core.broker import Broker, create_broker
 from labs.core.errors import REDIS_DOWN, ApiError
 from labs.core.notify import check_publish_token, read_notification
 from labs.core.presence import Presence, start_presence
-from labs.core.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, on_sigterm, pick_retry_ms, retry_range
-from labs.core.sse import encode_json_event
+from labs.core.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, goodbye_event, on_sigterm, retry_range
 from labs.core.sse_response import (
     DEFAULT_KEEPALIVE_SECONDS,
     DEFAULT_RETRY_MS,
@@ -102,9 +101,7 @@ class ManualSse:
         """The last event of a stream when the server is stopping: when to come back, per reader."""
         if not self.leaving:
             return None
-        retry = pick_retry_ms(self.shutdown_retry)
-        return encode_json_event({"reason": "server stopping", "retry_ms": retry}, event="goodbye",
-                                 retry=retry).encode()
+        return goodbye_event(self.shutdown_retry)
 
 
 def lab() -> ManualSse:

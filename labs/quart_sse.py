@@ -37,8 +37,7 @@ from quart import Blueprint, Quart, Response, current_app, jsonify, request
 from labs.core.asgi_app import check_publish_token, create_asgi_lab_app, read_notification
 from labs.core.broker import Broker, create_broker
 from labs.core.errors import REDIS_DOWN, ApiError
-from labs.core.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, pick_retry_ms, retry_range
-from labs.core.sse import encode_json_event
+from labs.core.shutdown import DEFAULT_SHUTDOWN_RETRY_MS, goodbye_event, retry_range
 from labs.core.sse_async import StreamLimits, call, event_stream
 from labs.core.sse_response import DEFAULT_KEEPALIVE_SECONDS, DEFAULT_RETRY_MS, STREAM_HEADERS, StreamCounter
 from labs.core.stream_guard import limits_of
@@ -72,9 +71,7 @@ class QuartSse:
         """The last event of a stream when the server is stopping: when to come back, per reader."""
         if not self.leaving:
             return None
-        retry = pick_retry_ms(self.shutdown_retry)
-        return encode_json_event({"reason": "server stopping", "retry_ms": retry}, event="goodbye",
-                                 retry=retry).encode()
+        return goodbye_event(self.shutdown_retry)
 
 
 def lab() -> QuartSse:

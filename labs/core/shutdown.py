@@ -27,6 +27,8 @@ import time
 import weakref
 from typing import Any
 
+from labs.core.sse import encode_json_event
+
 GRACE_SECONDS = 1.5  # at most this long between SIGTERM and stopping, goodbyes or not
 DEFAULT_SHUTDOWN_RETRY_MS = (1000, 5000)
 MAX_RETRY_MS = 3_600_000
@@ -48,6 +50,13 @@ def retry_range(value: Any) -> tuple[int, int]:
 def pick_retry_ms(bounds: tuple[int, int], rng: random.Random | None = None) -> int:
     """One reader's ``retry:``: uniform in ``bounds`` (both ends included)."""
     return (rng or random).randint(*bounds)
+
+
+def goodbye_event(bounds: tuple[int, int]) -> bytes:
+    """A stream's last event when its server is stopping: ``event: goodbye`` with this reader's own
+    ``retry:`` picked in ``bounds``, so that readers do not all come back in the same millisecond."""
+    retry = pick_retry_ms(bounds)
+    return encode_json_event({"reason": "server stopping", "retry_ms": retry}, event="goodbye", retry=retry).encode()
 
 
 def on_sigterm(target: Any) -> bool:
